@@ -1,0 +1,53 @@
+using System.Management.Automation;
+
+namespace NitroEnclave.PowerShell.Commands;
+
+/// <summary>Common plumbing: cancellation that reaches every blocking call, and errors with stable ids.</summary>
+public abstract class NitroEnclaveCmdlet : PSCmdlet, IDisposable
+{
+    private readonly CancellationTokenSource _cancellation = new();
+
+    /// <summary>Cancelled when the user presses Ctrl+C or the pipeline stops.</summary>
+    protected CancellationToken CancellationToken => _cancellation.Token;
+
+    protected override void StopProcessing() => _cancellation.Cancel();
+
+    public void Dispose()
+    {
+        _cancellation.Dispose();
+        GC.SuppressFinalize(this);
+    }
+
+    protected static ErrorCategory CategoryOf(ErrorKind kind) => kind switch
+    {
+        ErrorKind.InvalidData => ErrorCategory.InvalidData,
+        ErrorKind.InvalidArgument => ErrorCategory.InvalidArgument,
+        ErrorKind.NotFound => ErrorCategory.ObjectNotFound,
+        ErrorKind.PermissionDenied => ErrorCategory.PermissionDenied,
+        ErrorKind.ResourceUnavailable => ErrorCategory.ResourceUnavailable,
+        ErrorKind.ConnectionError => ErrorCategory.ConnectionError,
+        ErrorKind.SecurityError => ErrorCategory.SecurityError,
+        ErrorKind.OperationTimeout => ErrorCategory.OperationTimeout,
+        ErrorKind.NotImplemented => ErrorCategory.NotImplemented,
+        _ => ErrorCategory.InvalidOperation,
+    };
+
+    protected static ErrorRecord ToErrorRecord(NitroEnclaveException exception, object? target) =>
+        new(exception, exception.ErrorId, CategoryOf(exception.Kind), target);
+
+    protected static ErrorRecord ToErrorRecord(Exception exception, string errorId, ErrorCategory category, object? target) =>
+        new(exception, errorId, category, target);
+
+    /// <summary>Reports a per-item failure and lets the pipeline go on with the next item.</summary>
+    protected void WriteItemError(Exception exception, object? target)
+    {
+        WriteError(exception switch
+        {
+            NitroEnclaveException typed => ToErrorRecord(typed, target),
+            FileNotFoundException or DirectoryNotFoundException => ToErrorRecord(exception, "PathNotFound", ErrorCategory.ObjectNotFound, target),
+            UnauthorizedAccessException => ToErrorRecord(exception, "PathAccessDenied", ErrorCategory.PermissionDenied, target),
+            IOException => ToErrorRecord(exception, "FileReadError", ErrorCategory.ReadError, target),
+            _ => ToErrorRecord(exception, "UnexpectedError", ErrorCategory.NotSpecified, target),
+        });
+    }
+}
