@@ -1,4 +1,3 @@
-using System.Buffers.Binary;
 using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
@@ -78,25 +77,25 @@ public sealed class EnclaveEndpoint
         _ => Cid == AnyCid ? $"vsock://:{Port}" : $"vsock://{Cid}:{Port}",
     };
 
-    /// <summary>The socket address to bind or connect to.</summary>
+    /// <summary>The socket address of a TCP or Unix endpoint (vsock addresses go through VsockSockets).</summary>
     public EndPoint ToEndPoint() => Transport switch
     {
         EndpointTransport.Unix => new UnixDomainSocketEndPoint(UnixPath!),
         EndpointTransport.Tcp => IPAddress.TryParse(Host, out var address) ? new IPEndPoint(address, Port) : new DnsEndPoint(Host!, Port),
-        _ => new VsockEndPoint(Cid, Port),
-    };
-
-    public Socket CreateSocket() => Transport switch
-    {
-        EndpointTransport.Unix => new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified),
-        EndpointTransport.Tcp => new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true },
-        _ => new Socket(VsockEndPoint.AddressFamilyVsock, SocketType.Stream, ProtocolType.Unspecified),
+        _ => throw new InvalidOperationException("vsock endpoints have no .NET EndPoint; use VsockSockets."),
     };
 
     /// <summary>Opens a connection; failures are EnclaveProtocolException with code Unavailable and the endpoint named.</summary>
     public async Task<Stream> ConnectAsync(CancellationToken cancellationToken)
     {
-        var socket = CreateSocket();
+        if (Transport == EndpointTransport.Vsock)
+        {
+            return await VsockSockets.ConnectAsync(this, cancellationToken).ConfigureAwait(false);
+        }
+
+        var socket = Transport == EndpointTransport.Unix
+            ? new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified)
+            : new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
         try
         {
             await socket.ConnectAsync(ToEndPoint(), cancellationToken).ConfigureAwait(false);
@@ -119,56 +118,4 @@ public sealed class EnclaveEndpoint
 
     private static NitroEnclaveException Invalid(string text, string detail) =>
         new("EndpointInvalid", ErrorKind.InvalidArgument, $"'{text}' is not an enclave endpoint: {detail}.");
-}
-
-/// <summary>An AF_VSOCK address (struct sockaddr_vm): family, reserved, port, CID, zero padding.</summary>
-public sealed class VsockEndPoint : EndPoint
-{
-    public const AddressFamily AddressFamilyVsock = (AddressFamily)40;
-    private const int SocketAddressSize = 16;
-
-    public VsockEndPoint(uint cid, int port)
-    {
-        Cid = cid;
-        Port = port;
-    }
-
-    public uint Cid { get; }
-
-    public int Port { get; }
-
-    public override AddressFamily AddressFamily => AddressFamilyVsock;
-
-    public override SocketAddress Serialize()
-    {
-        var address = new SocketAddress(AddressFamilyVsock, SocketAddressSize);
-        var bytes = new byte[4];
-        BinaryPrimitives.WriteUInt32LittleEndian(bytes, (uint)Port);
-        for (var i = 0; i < 4; i++)
-        {
-            address[4 + i] = bytes[i];
-        }
-
-        BinaryPrimitives.WriteUInt32LittleEndian(bytes, Cid);
-        for (var i = 0; i < 4; i++)
-        {
-            address[8 + i] = bytes[i];
-        }
-
-        return address;
-    }
-
-    public override EndPoint Create(SocketAddress socketAddress)
-    {
-        ArgumentNullException.ThrowIfNull(socketAddress);
-        var bytes = new byte[SocketAddressSize];
-        for (var i = 0; i < SocketAddressSize && i < socketAddress.Size; i++)
-        {
-            bytes[i] = socketAddress[i];
-        }
-
-        return new VsockEndPoint(BinaryPrimitives.ReadUInt32LittleEndian(bytes.AsSpan(8)), (int)BinaryPrimitives.ReadUInt32LittleEndian(bytes.AsSpan(4)));
-    }
-
-    public override string ToString() => $"vsock://{Cid}:{Port}";
 }
