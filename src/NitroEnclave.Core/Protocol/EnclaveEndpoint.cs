@@ -64,7 +64,7 @@ public sealed class EnclaveEndpoint
 
         return uri.Scheme.ToLowerInvariant() switch
         {
-            "tcp" when uri.Port > 0 => new EnclaveEndpoint(EndpointTransport.Tcp, uri.Host, 0, CheckPort(uri.Port), null),
+            "tcp" when uri.Port >= 0 => new EnclaveEndpoint(EndpointTransport.Tcp, uri.Host, 0, CheckPort(uri.Port), null),
             "vsock" when uri.Port > 0 && uint.TryParse(uri.Host, NumberStyles.None, CultureInfo.InvariantCulture, out var cid) => Vsock(cid, uri.Port),
             _ => throw Invalid(text, "expected vsock://CID:PORT, tcp://HOST:PORT or unix:/path"),
         };
