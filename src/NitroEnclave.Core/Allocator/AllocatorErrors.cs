@@ -23,6 +23,7 @@ public static class AllocatorErrors
     public const string CpuPoolPartialCore = "AllocatorCpuPoolPartialCore";
     public const string CpuPoolMultipleNodes = "AllocatorCpuPoolMultipleNodes";
     public const string TopologyUnavailable = "AllocatorTopologyUnavailable";
+    public const string NothingToSet = "AllocatorNothingToSet";
     public const string RestartFailed = "AllocatorRestartFailed";
     public const string SystemctlNotFound = "SystemctlNotFound";
     public const string ServiceNotFound = "AllocatorServiceNotFound";
