@@ -93,10 +93,10 @@ public sealed class SetEnclaveAllocatorCommand : EnclaveAllocatorCommandBase
     [Parameter(Mandatory = true, ParameterSetName = CpuCountSet)]
     public int CpuCount { get; set; }
 
-    /// <summary>The exact CPUs to reserve, e.g. 2,3,6-9 (cpu_pool); comments out cpu_count.</summary>
+    /// <summary>The exact CPUs to reserve, as '2,3,6-9' or 2,3,'6-9' (cpu_pool); comments out cpu_count.</summary>
     [Parameter(Mandatory = true, ParameterSetName = CpuPoolSet)]
     [ValidateNotNullOrEmpty]
-    public string CpuPool { get; set; } = string.Empty;
+    public string[] CpuPool { get; set; } = [];
 
     /// <summary>Restart nitro-enclaves-allocator.service afterwards.</summary>
     [Parameter]
@@ -112,7 +112,7 @@ public sealed class SetEnclaveAllocatorCommand : EnclaveAllocatorCommandBase
         var change = new AllocatorChange(
             MemoryMiB,
             ParameterSetName == CpuCountSet ? CpuCount : null,
-            ParameterSetName == CpuPoolSet ? CpuPool : null);
+            ParameterSetName == CpuPoolSet ? string.Join(',', CpuPool) : null);
         if (change.Keys.Count == 0 && !Restart)
         {
             ThrowTerminatingError(ToErrorRecord(new NitroEnclaveException(AllocatorErrors.NothingToSet, ErrorKind.InvalidArgument, "Give -MemoryMiB, -CpuCount or -CpuPool (or -Restart)."), path));
