@@ -63,6 +63,4 @@ public sealed class AllocatorSettings
 
     /// <summary>The copy of the previous file this call made; null when nothing was written.</summary>
     public string? BackupPath { get; }
-
-    public bool IsValid => Findings.All(f => f.ErrorId == AllocatorErrors.MemoryBelowImage);
 }
