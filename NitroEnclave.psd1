@@ -10,6 +10,7 @@
     PowerShellVersion      = '7.4'
     FormatsToProcess       = @(
         'Formats/NitroEnclave.Image.Format.ps1xml'
+        'Formats/NitroEnclave.Server.Format.ps1xml'
         'Formats/NitroEnclave.Allocator.Format.ps1xml'
         'Formats/NitroEnclave.Enclave.Format.ps1xml'
     )
@@ -22,6 +23,7 @@
         'Start-Enclave'
         'Get-Enclave'
         'Stop-Enclave'
+        'Get-EnclaveAttestation'
     )
     FunctionsToExport      = @()
     VariablesToExport      = @()
