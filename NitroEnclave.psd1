@@ -10,10 +10,13 @@
     PowerShellVersion      = '7.4'
     FormatsToProcess       = @(
         'Formats/NitroEnclave.Image.Format.ps1xml'
+        'Formats/NitroEnclave.Attestation.Format.ps1xml'
     )
     CmdletsToExport        = @(
         'Get-EnclavePcr'
         'Get-EnclaveImage'
+        'Test-EnclaveAttestation'
+        'ConvertFrom-EnclaveAttestation'
     )
     FunctionsToExport      = @()
     VariablesToExport      = @()

@@ -306,9 +306,9 @@ public sealed class AttestationVerifier
         CheckBytes(expectations.PublicKey, document.PublicKey, "public key", AttestationRules.PublicKeyMismatch, failures);
     }
 
-    private static void CheckBytes(ReadOnlyMemory<byte>? expected, byte[]? actual, string field, string rule, List<AttestationFailure> failures)
+    private static void CheckBytes(byte[]? expected, byte[]? actual, string field, string rule, List<AttestationFailure> failures)
     {
-        if (expected is not { } wanted)
+        if (expected is null)
         {
             return;
         }
@@ -317,7 +317,7 @@ public sealed class AttestationVerifier
         {
             failures.Add(new AttestationFailure(rule, $"The document has no {field}; one was expected."));
         }
-        else if (!actual.AsSpan().SequenceEqual(wanted.Span))
+        else if (!actual.AsSpan().SequenceEqual(expected))
         {
             failures.Add(new AttestationFailure(rule, $"The document's {field} differs from the one expected."));
         }
