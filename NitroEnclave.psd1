@@ -10,6 +10,7 @@
     PowerShellVersion      = '7.4'
     FormatsToProcess       = @(
         'Formats/NitroEnclave.Image.Format.ps1xml'
+        'Formats/NitroEnclave.Attestation.Format.ps1xml'
         'Formats/NitroEnclave.Server.Format.ps1xml'
         'Formats/NitroEnclave.Allocator.Format.ps1xml'
         'Formats/NitroEnclave.Enclave.Format.ps1xml'
@@ -17,6 +18,8 @@
     CmdletsToExport        = @(
         'Get-EnclavePcr'
         'Get-EnclaveImage'
+        'Test-EnclaveAttestation'
+        'ConvertFrom-EnclaveAttestation'
         'Get-EnclaveAllocator'
         'Set-EnclaveAllocator'
         'New-EnclaveImage'

@@ -32,6 +32,20 @@ public sealed class EnclaveAttestationRetrievalTests : IClassFixture<EnclaveAtte
     }
 
     [Fact]
+    public void A_document_from_the_server_passes_Test_EnclaveAttestation_with_the_simulation_root_and_its_PCRs()
+    {
+        var variables = new Dictionary<string, object?> { ["e"] = _server.Endpoint, ["root"] = _server.RootCertificatePath, ["pcr0"] = _server.Pcr0 };
+
+        var good = ModuleHost.Run("Get-EnclaveAttestation -Endpoint $e | Test-EnclaveAttestation -TrustedRoot $root -ExpectedPcr @{ 0 = $pcr0 }", variables).AssertNoErrors();
+        var wrongPcr = ModuleHost.Run("Get-EnclaveAttestation -Endpoint $e | Test-EnclaveAttestation -TrustedRoot $root -ExpectedPcr @{ 0 = 'ab' * 48 }", variables).AssertNoErrors();
+        var awsRoot = ModuleHost.Run("Get-EnclaveAttestation -Endpoint $e | Test-EnclaveAttestation", variables).AssertNoErrors();
+
+        Assert.Equal(true, Assert.Single(good.Output).Properties["IsValid"].Value);
+        Assert.Equal(false, Assert.Single(wrongPcr.Output).Properties["IsValid"].Value);
+        Assert.Equal(false, Assert.Single(awsRoot.Output).Properties["IsValid"].Value);
+    }
+
+    [Fact]
     public void A_server_that_is_not_there_is_a_typed_error_naming_the_endpoint()
     {
         var result = ModuleHost.Run("Get-EnclaveAttestation -Endpoint 'tcp://127.0.0.1:1' -TimeoutSec 5");
