@@ -10,10 +10,18 @@
     PowerShellVersion      = '7.4'
     FormatsToProcess       = @(
         'Formats/NitroEnclave.Image.Format.ps1xml'
+        'Formats/NitroEnclave.Allocator.Format.ps1xml'
+        'Formats/NitroEnclave.Enclave.Format.ps1xml'
     )
     CmdletsToExport        = @(
         'Get-EnclavePcr'
         'Get-EnclaveImage'
+        'Get-EnclaveAllocator'
+        'Set-EnclaveAllocator'
+        'New-EnclaveImage'
+        'Start-Enclave'
+        'Get-Enclave'
+        'Stop-Enclave'
     )
     FunctionsToExport      = @()
     VariablesToExport      = @()
