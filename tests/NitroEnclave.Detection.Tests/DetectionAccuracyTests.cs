@@ -75,7 +75,7 @@ public sealed class DetectionAccuracyTests(DetectorFixture detectors)
     }
 
     /// <summary>Each reference jet (Faster R-CNN boxes) is matched by its own detection with IoU of at least 0.5.</summary>
-    private static void AssertMatchesReferenceJets(DetectionResult result)
+    internal static void AssertMatchesReferenceJets(DetectionResult result)
     {
         using var expected = JsonDocument.Parse(TestFiles.DataBytes("air-show.expected.json"));
         var jets = expected.RootElement.GetProperty("objects_detected").EnumerateArray()
