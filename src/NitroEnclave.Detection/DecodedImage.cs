@@ -7,13 +7,17 @@ namespace NitroEnclave.Detection;
 /// </summary>
 public sealed class DecodedImage
 {
-    internal DecodedImage(byte[] pixels, int storedWidth, int storedHeight, int orientation)
+    internal DecodedImage(byte[] pixels, int storedWidth, int storedHeight, int orientation, int scale = 1)
     {
         Pixels = pixels;
         StoredWidth = storedWidth;
         StoredHeight = storedHeight;
         Orientation = orientation;
+        Scale = scale;
     }
+
+    /// <summary>1 for a full decode; 8 when each pixel is the mean of an 8 x 8 block of the file's image.</summary>
+    public int Scale { get; }
 
     /// <summary>EXIF orientation, 1..8 (1 when the file has none).</summary>
     public int Orientation { get; }

@@ -48,6 +48,26 @@ public static class ImageDecoder
         return new DecodedImage(result.Data, result.Width, result.Height, header.Orientation);
     }
 
+    /// <summary>
+    /// Decodes for a consumer that needs at least <paramref name="minimumWidth"/> x <paramref name="minimumHeight"/>
+    /// pixels: a baseline JPEG at least eight times that size is decoded at 1/8 scale (block means, see
+    /// <see cref="JpegDcDecoder"/>), anything else fully. Returns the image and the full oriented size of the file's image.
+    /// </summary>
+    public static (DecodedImage Image, int Width, int Height) DecodeAtLeast(byte[] data, int minimumWidth, int minimumHeight, long maxPixels = DefaultMaxPixels)
+    {
+        ArgumentNullException.ThrowIfNull(data);
+        var header = ReadHeader(data);
+        var (width, height) = header.Orientation >= 5 ? (header.Height, header.Width) : (header.Width, header.Height);
+        if (header.Format == ImageFormat.Jpeg && header.Width * header.Height <= maxPixels && width / 8 >= minimumWidth && height / 8 >= minimumHeight
+            && JpegDcDecoder.TryDecode(data, header.Orientation) is { } scaled)
+        {
+            return (scaled, (int)width, (int)height);
+        }
+
+        var image = Decode(data, maxPixels);
+        return (image, image.Width, image.Height);
+    }
+
     /// <summary>Identifies the format and reads size and orientation; checks that the data is complete.</summary>
     public static ImageHeader ReadHeader(ReadOnlySpan<byte> data)
     {

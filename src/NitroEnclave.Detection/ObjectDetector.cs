@@ -95,16 +95,16 @@ public sealed class ObjectDetector : IDisposable
     public DetectionResult Detect(byte[] encodedImage)
     {
         var watch = Stopwatch.StartNew();
-        var image = ImageDecoder.Decode(encodedImage, options.MaxPixels);
+        var (image, width, height) = ImageDecoder.DecodeAtLeast(encodedImage, InputWidth, InputHeight, options.MaxPixels);
         var decode = watch.Elapsed;
-        return Detect(image, decode, watch);
+        return Detect(image, width, height, decode, watch);
     }
 
     /// <summary>Detects objects in an already decoded image.</summary>
     public DetectionResult Detect(DecodedImage image)
     {
         ArgumentNullException.ThrowIfNull(image);
-        return Detect(image, TimeSpan.Zero, Stopwatch.StartNew());
+        return Detect(image, image.Width, image.Height, TimeSpan.Zero, Stopwatch.StartNew());
     }
 
     public void Dispose()
@@ -113,7 +113,8 @@ public sealed class ObjectDetector : IDisposable
         runOptions.Dispose();
     }
 
-    private DetectionResult Detect(DecodedImage image, TimeSpan decode, Stopwatch watch)
+    /// <summary>Runs the model on <paramref name="image"/>, which may be a scaled decode of a <paramref name="width"/> x <paramref name="height"/> image.</summary>
+    private DetectionResult Detect(DecodedImage image, int width, int height, TimeSpan decode, Stopwatch watch)
     {
         var started = watch.Elapsed;
         var input = new float[3 * InputWidth * InputHeight];
@@ -145,20 +146,20 @@ public sealed class ObjectDetector : IDisposable
 
         var kept = OutputDecoding.NonMaximumSuppression(candidates, options.IouThreshold, options.MaxDetections);
         var classIdOffset = Kind == DetectorModelKind.Ssd ? 1 : 0;
-        var detections = kept.Select(c => ToDetection(c, image, classIdOffset)).ToArray();
+        var detections = kept.Select(c => ToDetection(c, width, height, classIdOffset)).ToArray();
         var done = watch.Elapsed;
         var timings = new DetectionTimings(decode, preprocessed - started, inferred - preprocessed, done - inferred);
-        return new DetectionResult(detections, image.Width, image.Height, ModelName, timings);
+        return new DetectionResult(detections, width, height, ModelName, timings);
     }
 
-    private Detection ToDetection(Candidate candidate, DecodedImage image, int classIdOffset)
+    private Detection ToDetection(Candidate candidate, int width, int height, int classIdOffset)
     {
         var box = new DetectionBox(candidate.XMin, candidate.YMin, candidate.XMax, candidate.YMax);
         var pixels = new PixelBox(
-            (int)Math.Round(box.XMin * image.Width),
-            (int)Math.Round(box.YMin * image.Height),
-            (int)Math.Round(box.XMax * image.Width),
-            (int)Math.Round(box.YMax * image.Height));
+            (int)Math.Round(box.XMin * width),
+            (int)Math.Round(box.YMin * height),
+            (int)Math.Round(box.XMax * width),
+            (int)Math.Round(box.YMax * height));
         var classId = candidate.ClassIndex + classIdOffset;
         var label = Labels[candidate.ClassIndex];
         return new Detection(label.Length == 0 ? $"class {classId}" : label, classId, candidate.Score, box, pixels);
