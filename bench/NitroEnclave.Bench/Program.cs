@@ -6,6 +6,7 @@ var benchmarks = new (string Name, Action<TextWriter> Run)[]
     ("pcr", PcrBenchmark.Run),
     ("envelope", EnvelopeBenchmark.Run),
     ("attestation", AttestationBenchmark.Run),
+    ("detection", DetectionBenchmark.Run),
 };
 
 switch (args.FirstOrDefault())
@@ -15,6 +16,9 @@ switch (args.FirstOrDefault())
         return 0;
     case "envelope-child":
         EnvelopeBenchmark.Child(args[1]);
+        return 0;
+    case "detection-child":
+        DetectionBenchmark.Child();
         return 0;
     case "idle-child":
         Console.WriteLine(FormattableString.Invariant($"{Measure.PeakRssMiB():F1}"));
