@@ -64,7 +64,7 @@ public sealed class CoseSign1
 
             return new CoseSign1(protectedHeader, payload, signature, ReadAlgorithm(protectedHeader));
         }
-        catch (Exception ex) when (ex is CborContentException or InvalidOperationException or FormatException)
+        catch (Exception ex) when (ex is CborContentException or InvalidOperationException or FormatException or OverflowException)
         {
             throw Malformed(ex.Message, ex);
         }
