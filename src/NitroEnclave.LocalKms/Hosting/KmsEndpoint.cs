@@ -11,7 +11,7 @@ namespace NitroEnclave.LocalKms.Hosting;
 /// The HTTP side of the KMS JSON 1.1 protocol: one POST / per call, the operation in X-Amz-Target
 /// (TrentService.&lt;Operation&gt;), SigV4-signed, errors as HTTP 400 with {"__type", "message"}.
 /// </summary>
-internal sealed class KmsEndpoint(KmsService service, SigV4Verifier verifier, int maxRequestBytes, ILogger logger)
+internal sealed partial class KmsEndpoint(KmsService service, SigV4Verifier verifier, int maxRequestBytes, ILogger logger)
 {
     private const string TargetPrefix = "TrentService.";
     private const string ContentType = "application/x-amz-json-1.1";
@@ -42,7 +42,7 @@ internal sealed class KmsEndpoint(KmsService service, SigV4Verifier verifier, in
         catch (Exception ex) when (ex is not OperationCanceledException)
         {
             // Only the type: messages of unexpected failures could carry request data.
-            logger.LogError("Request {RequestId} failed: {ExceptionType}", requestId, ex.GetType().FullName);
+            LogFailure(logger, requestId, ex.GetType().FullName);
             status = StatusCodes.Status500InternalServerError;
             response = JsonSerializer.SerializeToUtf8Bytes(new ErrorResponse { Type = KmsErrorTypes.Internal, Message = "The request failed inside the local KMS." }, KmsJsonContext.Default.ErrorResponse);
         }
@@ -75,6 +75,9 @@ internal sealed class KmsEndpoint(KmsService service, SigV4Verifier verifier, in
 
         return buffer.ToArray();
     }
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Request {RequestId} failed: {ExceptionType}")]
+    private static partial void LogFailure(ILogger logger, string requestId, string? exceptionType);
 
     private KmsException TooLarge() =>
         new(KmsErrorTypes.RequestEntityTooLarge, $"The request body is larger than {maxRequestBytes} bytes.", StatusCodes.Status413PayloadTooLarge);

@@ -54,7 +54,7 @@ internal static class CiphertextBlob
         }
         catch (AuthenticationTagMismatchException)
         {
-            throw Kms.InvalidCiphertext();
+            throw KmsFault.InvalidCiphertext();
         }
 
         return plaintext;

@@ -129,7 +129,7 @@ internal sealed class KeyStore
     {
         lock (_lock)
         {
-            var current = _keys.GetValueOrDefault(keyId) ?? throw Kms.NotFound($"Key '{keyId}' does not exist");
+            var current = _keys.GetValueOrDefault(keyId) ?? throw KmsFault.NotFound($"Key '{keyId}' does not exist");
             var updated = change(current);
             _keys[keyId] = updated;
             try

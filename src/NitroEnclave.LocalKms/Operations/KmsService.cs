@@ -85,27 +85,27 @@ internal sealed partial class KmsService(KeyStore store, IRecipientVerifier reci
         var keyUsage = request.KeyUsage ?? (keySpec == Hmac256 ? GenerateVerifyMac : EncryptDecrypt);
         if ((keySpec, keyUsage) is not ((SymmetricDefault, EncryptDecrypt) or (Hmac256, GenerateVerifyMac)))
         {
-            throw Kms.Validation($"KeySpec {keySpec} with KeyUsage {keyUsage} is not supported by this endpoint: use SYMMETRIC_DEFAULT with ENCRYPT_DECRYPT, or HMAC_256 with GENERATE_VERIFY_MAC.");
+            throw KmsFault.Validation($"KeySpec {keySpec} with KeyUsage {keyUsage} is not supported by this endpoint: use SYMMETRIC_DEFAULT with ENCRYPT_DECRYPT, or HMAC_256 with GENERATE_VERIFY_MAC.");
         }
 
         if (request.Origin is not (null or "AWS_KMS"))
         {
-            throw Kms.Validation($"Origin {request.Origin} is not supported by this endpoint: only AWS_KMS.");
+            throw KmsFault.Validation($"Origin {request.Origin} is not supported by this endpoint: only AWS_KMS.");
         }
 
         if (request.MultiRegion == true)
         {
-            throw Kms.Validation("Multi-Region keys are not supported by this endpoint.");
+            throw KmsFault.Validation("Multi-Region keys are not supported by this endpoint.");
         }
 
         if (request.Tags is { Count: > 0 })
         {
-            throw Kms.Validation("Tags are not supported by this endpoint.");
+            throw KmsFault.Validation("Tags are not supported by this endpoint.");
         }
 
         if (request.Description is { Length: > 8192 })
         {
-            throw Kms.Constraint("description", null, "Member must have length less than or equal to 8192");
+            throw KmsFault.Constraint("description", null, "Member must have length less than or equal to 8192");
         }
 
         var keyId = Guid.NewGuid().ToString("D");
@@ -175,7 +175,7 @@ internal sealed partial class KmsService(KeyStore store, IRecipientVerifier reci
     private EmptyResponse DeleteAlias(AliasRequest request, Principal caller)
     {
         var aliasName = ValidateAliasName(request.AliasName);
-        var alias = store.FindAlias(aliasName) ?? throw Kms.NotFound($"Alias {AliasArn(aliasName)} is not found.");
+        var alias = store.FindAlias(aliasName) ?? throw KmsFault.NotFound($"Alias {AliasArn(aliasName)} is not found.");
         var key = store.FindKey(alias.TargetKeyId);
         if (key is not null)
         {
@@ -184,7 +184,7 @@ internal sealed partial class KmsService(KeyStore store, IRecipientVerifier reci
 
         if (!store.RemoveAlias(aliasName))
         {
-            throw Kms.NotFound($"Alias {AliasArn(aliasName)} is not found.");
+            throw KmsFault.NotFound($"Alias {AliasArn(aliasName)} is not found.");
         }
 
         return new EmptyResponse();
@@ -202,7 +202,7 @@ internal sealed partial class KmsService(KeyStore store, IRecipientVerifier reci
     {
         var key = ResolveKey(request.KeyId, "keyId", allowAlias: false);
         RequireDefaultPolicyName(request.PolicyName);
-        var policyText = request.Policy ?? throw Kms.Required("policy");
+        var policyText = request.Policy ?? throw KmsFault.Required("policy");
         Authorize(caller, "kms:PutKeyPolicy", key);
         RequireNotPendingDeletion(key);
         var policy = KeyPolicy.Parse(policyText, store.AccountId);
@@ -218,7 +218,7 @@ internal sealed partial class KmsService(KeyStore store, IRecipientVerifier reci
     private EncryptResponse Encrypt(EncryptRequest request, Principal caller)
     {
         var key = ResolveKey(request.KeyId, "keyId", allowAlias: true);
-        var plaintext = request.Plaintext ?? throw Kms.Required("plaintext");
+        var plaintext = request.Plaintext ?? throw KmsFault.Required("plaintext");
         RequireLength(plaintext, 1, MaxPlaintext, "plaintext");
         Authorize(caller, "kms:Encrypt", key, context => context.WithEncryptionContext(request.EncryptionContext));
         RequireUsableForEncryption(key, request.EncryptionAlgorithm);
@@ -233,7 +233,7 @@ internal sealed partial class KmsService(KeyStore store, IRecipientVerifier reci
 
     private DecryptResponse Decrypt(DecryptRequest request, Principal caller)
     {
-        var blob = request.CiphertextBlob ?? throw Kms.Required("ciphertextBlob");
+        var blob = request.CiphertextBlob ?? throw KmsFault.Required("ciphertextBlob");
         RequireLength(blob, 1, MaxCiphertext, "ciphertextBlob");
         var key = KeyOfCiphertext(blob, request.KeyId, "keyId");
         var recipient = VerifyRecipient(request.Recipient);
@@ -252,7 +252,7 @@ internal sealed partial class KmsService(KeyStore store, IRecipientVerifier reci
 
     private ReEncryptResponse ReEncrypt(ReEncryptRequest request, Principal caller)
     {
-        var blob = request.CiphertextBlob ?? throw Kms.Required("ciphertextBlob");
+        var blob = request.CiphertextBlob ?? throw KmsFault.Required("ciphertextBlob");
         RequireLength(blob, 1, MaxCiphertext, "ciphertextBlob");
         var destination = ResolveKey(request.DestinationKeyId, "destinationKeyId", allowAlias: true);
         var source = KeyOfCiphertext(blob, request.SourceKeyId, "sourceKeyId");
@@ -300,11 +300,11 @@ internal sealed partial class KmsService(KeyStore store, IRecipientVerifier reci
 
     private GenerateRandomResponse GenerateRandom(GenerateRandomRequest request)
     {
-        var size = request.NumberOfBytes ?? throw Kms.Required("numberOfBytes");
+        var size = request.NumberOfBytes ?? throw KmsFault.Required("numberOfBytes");
         RequireRange(size, 1, MaxDataKeyBytes, "numberOfBytes");
         if (request.CustomKeyStoreId is not null)
         {
-            throw Kms.Validation("Custom key stores are not supported by this endpoint.");
+            throw KmsFault.Validation("Custom key stores are not supported by this endpoint.");
         }
 
         var recipient = VerifyRecipient(request.Recipient);
@@ -353,7 +353,7 @@ internal sealed partial class KmsService(KeyStore store, IRecipientVerifier reci
         var context = new RequestContext(caller.Arn, caller.AccountId, "kms:PutKeyPolicy", KeyArn(keyId));
         if (policy.Evaluate(context) != PolicyDecision.Allow)
         {
-            throw Kms.MalformedPolicy("The new key policy will not allow you to update the key policy in the future.");
+            throw KmsFault.MalformedPolicy("The new key policy will not allow you to update the key policy in the future.");
         }
     }
 
@@ -368,7 +368,7 @@ internal sealed partial class KmsService(KeyStore store, IRecipientVerifier reci
             var reason = decision == PolicyDecision.ExplicitDeny
                 ? "with an explicit deny in a resource-based policy"
                 : $"because no resource-based policy allows the {action} action";
-            throw Kms.AccessDenied($"User: {caller.Arn} is not authorized to perform: {action} on resource: {resource} {reason}");
+            throw KmsFault.AccessDenied($"User: {caller.Arn} is not authorized to perform: {action} on resource: {resource} {reason}");
         }
     }
 
@@ -381,12 +381,12 @@ internal sealed partial class KmsService(KeyStore store, IRecipientVerifier reci
 
         if (recipient.KeyEncryptionAlgorithm != RsaesOaepSha256)
         {
-            throw Kms.Constraint("recipient.keyEncryptionAlgorithm", recipient.KeyEncryptionAlgorithm, $"Member must satisfy enum value set: [{RsaesOaepSha256}]");
+            throw KmsFault.Constraint("recipient.keyEncryptionAlgorithm", recipient.KeyEncryptionAlgorithm, $"Member must satisfy enum value set: [{RsaesOaepSha256}]");
         }
 
         if (recipient.AttestationDocument is not { Length: > 0 } document)
         {
-            throw Kms.Required("recipient.attestationDocument");
+            throw KmsFault.Required("recipient.attestationDocument");
         }
 
         return recipientVerifier.Verify(document);
@@ -395,7 +395,7 @@ internal sealed partial class KmsService(KeyStore store, IRecipientVerifier reci
     /// <summary>The key a ciphertext names; when the request also names one, it must be the same key.</summary>
     private KmsKey KeyOfCiphertext(byte[] blob, string? requestedKeyId, string member)
     {
-        var blobKeyId = CiphertextBlob.ReadKeyId(blob) ?? throw Kms.InvalidCiphertext();
+        var blobKeyId = CiphertextBlob.ReadKeyId(blob) ?? throw KmsFault.InvalidCiphertext();
         if (requestedKeyId is not null)
         {
             var requested = ResolveKey(requestedKeyId, member, allowAlias: true);
@@ -406,19 +406,19 @@ internal sealed partial class KmsService(KeyStore store, IRecipientVerifier reci
         }
 
         var key = store.FindKey(blobKeyId);
-        return key is null || IsDeleted(key) ? throw Kms.NotFound($"Key '{KeyArn(blobKeyId)}' does not exist") : key;
+        return key is null || IsDeleted(key) ? throw KmsFault.NotFound($"Key '{KeyArn(blobKeyId)}' does not exist") : key;
     }
 
     private KmsKey ResolveKey(string? identifier, string member, bool allowAlias)
     {
         if (string.IsNullOrEmpty(identifier))
         {
-            throw Kms.Required(member);
+            throw KmsFault.Required(member);
         }
 
         if (identifier.Length > 2048)
         {
-            throw Kms.Constraint(member, null, "Member must have length less than or equal to 2048");
+            throw KmsFault.Constraint(member, null, "Member must have length less than or equal to 2048");
         }
 
         string keyId;
@@ -426,17 +426,17 @@ internal sealed partial class KmsService(KeyStore store, IRecipientVerifier reci
         var resource = arn.Success ? arn.Groups["resource"].Value : identifier;
         if (arn.Success && arn.Groups["account"].Value != store.AccountId)
         {
-            throw Kms.NotFound($"Invalid arn {identifier}");
+            throw KmsFault.NotFound($"Invalid arn {identifier}");
         }
 
         if (resource.StartsWith("alias/", StringComparison.Ordinal))
         {
             if (!allowAlias)
             {
-                throw Kms.NotFound($"Invalid keyId {identifier}");
+                throw KmsFault.NotFound($"Invalid keyId {identifier}");
             }
 
-            keyId = store.FindAlias(resource)?.TargetKeyId ?? throw Kms.NotFound($"Alias {AliasArn(resource)} is not found.");
+            keyId = store.FindAlias(resource)?.TargetKeyId ?? throw KmsFault.NotFound($"Alias {AliasArn(resource)} is not found.");
         }
         else if (resource.StartsWith("key/", StringComparison.Ordinal) && arn.Success)
         {
@@ -448,11 +448,11 @@ internal sealed partial class KmsService(KeyStore store, IRecipientVerifier reci
         }
         else
         {
-            throw Kms.NotFound($"Invalid keyId {identifier}");
+            throw KmsFault.NotFound($"Invalid keyId {identifier}");
         }
 
         var key = store.FindKey(keyId);
-        return key is null || IsDeleted(key) ? throw Kms.NotFound($"Key '{KeyArn(keyId)}' does not exist") : key;
+        return key is null || IsDeleted(key) ? throw KmsFault.NotFound($"Key '{KeyArn(keyId)}' does not exist") : key;
     }
 
     /// <summary>A key whose deletion date has passed is gone, as in KMS.</summary>
@@ -481,7 +481,7 @@ internal sealed partial class KmsService(KeyStore store, IRecipientVerifier reci
     {
         if (key.KeyState == "PendingDeletion")
         {
-            throw Kms.InvalidState($"{KeyArn(key.KeyId)} is pending deletion.");
+            throw KmsFault.InvalidState($"{KeyArn(key.KeyId)} is pending deletion.");
         }
     }
 
@@ -497,7 +497,7 @@ internal sealed partial class KmsService(KeyStore store, IRecipientVerifier reci
     {
         if (request.NumberOfBytes is not null && request.KeySpec is not null)
         {
-            throw Kms.Validation("Please specify either number of bytes or key spec.");
+            throw KmsFault.Validation("Please specify either number of bytes or key spec.");
         }
 
         if (request.NumberOfBytes is { } bytes)
@@ -510,8 +510,8 @@ internal sealed partial class KmsService(KeyStore store, IRecipientVerifier reci
         {
             "AES_256" => 32,
             "AES_128" => 16,
-            null => throw Kms.Validation("Please specify either number of bytes or key spec."),
-            _ => throw Kms.Constraint("keySpec", request.KeySpec, "Member must satisfy enum value set: [AES_256, AES_128]"),
+            null => throw KmsFault.Validation("Please specify either number of bytes or key spec."),
+            _ => throw KmsFault.Constraint("keySpec", request.KeySpec, "Member must satisfy enum value set: [AES_256, AES_128]"),
         };
     }
 
@@ -519,12 +519,12 @@ internal sealed partial class KmsService(KeyStore store, IRecipientVerifier reci
     {
         if (string.IsNullOrEmpty(aliasName))
         {
-            throw Kms.Required("aliasName");
+            throw KmsFault.Required("aliasName");
         }
 
         if (aliasName.Length > 256 || !AliasNamePattern().IsMatch(aliasName))
         {
-            throw Kms.Constraint("aliasName", aliasName, "Member must satisfy regular expression pattern: ^alias/[a-zA-Z0-9/_-]+$");
+            throw KmsFault.Constraint("aliasName", aliasName, "Member must satisfy regular expression pattern: ^alias/[a-zA-Z0-9/_-]+$");
         }
 
         if (aliasName.StartsWith("alias/aws/", StringComparison.Ordinal))
@@ -539,7 +539,7 @@ internal sealed partial class KmsService(KeyStore store, IRecipientVerifier reci
     {
         if (policyName is not (null or "default"))
         {
-            throw Kms.NotFound($"The only valid policy name is 'default', not '{policyName}'.");
+            throw KmsFault.NotFound($"The only valid policy name is 'default', not '{policyName}'.");
         }
     }
 
@@ -562,12 +562,12 @@ internal sealed partial class KmsService(KeyStore store, IRecipientVerifier reci
     {
         if (value.Length < min)
         {
-            throw Kms.Constraint(member, null, $"Member must have length greater than or equal to {min}");
+            throw KmsFault.Constraint(member, null, $"Member must have length greater than or equal to {min}");
         }
 
         if (value.Length > max)
         {
-            throw Kms.Constraint(member, null, $"Member must have length less than or equal to {max}");
+            throw KmsFault.Constraint(member, null, $"Member must have length less than or equal to {max}");
         }
     }
 
@@ -576,12 +576,12 @@ internal sealed partial class KmsService(KeyStore store, IRecipientVerifier reci
         var text = value.ToString(System.Globalization.CultureInfo.InvariantCulture);
         if (value < min)
         {
-            throw Kms.Constraint(member, text, $"Member must have value greater than or equal to {min}");
+            throw KmsFault.Constraint(member, text, $"Member must have value greater than or equal to {min}");
         }
 
         if (value > max)
         {
-            throw Kms.Constraint(member, text, $"Member must have value less than or equal to {max}");
+            throw KmsFault.Constraint(member, text, $"Member must have value less than or equal to {max}");
         }
     }
 

@@ -51,7 +51,7 @@ internal sealed partial class KeyPolicy
     {
         if (text.Length > MaxLength)
         {
-            throw Kms.Constraint("policy", null, $"Member must have length less than or equal to {MaxLength}");
+            throw KmsFault.Constraint("policy", null, $"Member must have length less than or equal to {MaxLength}");
         }
 
         JsonDocument document;
@@ -61,7 +61,7 @@ internal sealed partial class KeyPolicy
         }
         catch (JsonException)
         {
-            throw Kms.MalformedPolicy("The key policy is not valid JSON.");
+            throw KmsFault.MalformedPolicy("The key policy is not valid JSON.");
         }
 
         using (document)
@@ -69,14 +69,14 @@ internal sealed partial class KeyPolicy
             var root = document.RootElement;
             if (root.ValueKind != JsonValueKind.Object)
             {
-                throw Kms.MalformedPolicy("The key policy must be a JSON object.");
+                throw KmsFault.MalformedPolicy("The key policy must be a JSON object.");
             }
 
             foreach (var property in root.EnumerateObject())
             {
                 if (!TopLevelElements.Contains(property.Name))
                 {
-                    throw Kms.MalformedPolicy($"The policy element '{property.Name}' is not supported by this endpoint.");
+                    throw KmsFault.MalformedPolicy($"The policy element '{property.Name}' is not supported by this endpoint.");
                 }
             }
 
@@ -86,7 +86,7 @@ internal sealed partial class KeyPolicy
                 var versionText = version.ValueKind == JsonValueKind.String ? version.GetString() : null;
                 if (versionText is not ("2012-10-17" or "2008-10-17"))
                 {
-                    throw Kms.MalformedPolicy($"The policy Version '{version}' is not valid: use 2012-10-17.");
+                    throw KmsFault.MalformedPolicy($"The policy Version '{version}' is not valid: use 2012-10-17.");
                 }
 
                 allowsVariables = versionText == "2012-10-17";
@@ -94,7 +94,7 @@ internal sealed partial class KeyPolicy
 
             if (!root.TryGetProperty("Statement", out var statementElement))
             {
-                throw Kms.MalformedPolicy("The key policy has no Statement.");
+                throw KmsFault.MalformedPolicy("The key policy has no Statement.");
             }
 
             var statements = new List<PolicyStatement>();
@@ -112,7 +112,7 @@ internal sealed partial class KeyPolicy
 
             if (statements.Count == 0)
             {
-                throw Kms.MalformedPolicy("The key policy has no statements.");
+                throw KmsFault.MalformedPolicy("The key policy has no statements.");
             }
 
             return new KeyPolicy(statements);
@@ -145,14 +145,14 @@ internal sealed partial class KeyPolicy
     {
         if (element.ValueKind != JsonValueKind.Object)
         {
-            throw Kms.MalformedPolicy("Each policy statement must be a JSON object.");
+            throw KmsFault.MalformedPolicy("Each policy statement must be a JSON object.");
         }
 
         foreach (var property in element.EnumerateObject())
         {
             if (!StatementElements.Contains(property.Name))
             {
-                throw Kms.MalformedPolicy($"The policy element '{property.Name}' is not supported by this endpoint.");
+                throw KmsFault.MalformedPolicy($"The policy element '{property.Name}' is not supported by this endpoint.");
             }
         }
 
@@ -161,7 +161,7 @@ internal sealed partial class KeyPolicy
         var effect = element.TryGetProperty("Effect", out var effectElement) ? RequireString(effectElement, "Effect") : null;
         if (effect is not ("Allow" or "Deny"))
         {
-            throw Kms.MalformedPolicy($"The Effect of {where} must be Allow or Deny.");
+            throw KmsFault.MalformedPolicy($"The Effect of {where} must be Allow or Deny.");
         }
 
         var principals = ParsePrincipals(element, where, accountId);
@@ -170,7 +170,7 @@ internal sealed partial class KeyPolicy
         {
             if (action != "*" && !ActionPattern().IsMatch(action))
             {
-                throw Kms.MalformedPolicy($"The action '{action}' in {where} is not valid: use service:Action, for example kms:Decrypt.");
+                throw KmsFault.MalformedPolicy($"The action '{action}' in {where} is not valid: use service:Action, for example kms:Decrypt.");
             }
         }
 
@@ -179,7 +179,7 @@ internal sealed partial class KeyPolicy
         {
             if (resource != "*" && !resource.StartsWith("arn:", StringComparison.Ordinal))
             {
-                throw Kms.MalformedPolicy($"The resource '{resource}' in {where} is not valid: use \"*\" or a key ARN.");
+                throw KmsFault.MalformedPolicy($"The resource '{resource}' in {where} is not valid: use \"*\" or a key ARN.");
             }
         }
 
@@ -193,14 +193,14 @@ internal sealed partial class KeyPolicy
     {
         if (!statement.TryGetProperty("Principal", out var principal))
         {
-            throw Kms.MalformedPolicy($"{Capitalize(where)} has no Principal: key policy statements must name one.");
+            throw KmsFault.MalformedPolicy($"{Capitalize(where)} has no Principal: key policy statements must name one.");
         }
 
         if (principal.ValueKind == JsonValueKind.String)
         {
             if (principal.GetString() != "*")
             {
-                throw Kms.MalformedPolicy($"The Principal of {where} must be \"*\" or {{\"AWS\": ...}}.");
+                throw KmsFault.MalformedPolicy($"The Principal of {where} must be \"*\" or {{\"AWS\": ...}}.");
             }
 
             return [PrincipalPattern.Everyone];
@@ -208,7 +208,7 @@ internal sealed partial class KeyPolicy
 
         if (principal.ValueKind != JsonValueKind.Object)
         {
-            throw Kms.MalformedPolicy($"The Principal of {where} must be \"*\" or {{\"AWS\": ...}}.");
+            throw KmsFault.MalformedPolicy($"The Principal of {where} must be \"*\" or {{\"AWS\": ...}}.");
         }
 
         var patterns = new List<PrincipalPattern>();
@@ -216,19 +216,19 @@ internal sealed partial class KeyPolicy
         {
             if (property.Name != "AWS")
             {
-                throw Kms.MalformedPolicy($"The principal type '{property.Name}' in {where} is not supported by this endpoint; use AWS.");
+                throw KmsFault.MalformedPolicy($"The principal type '{property.Name}' in {where} is not supported by this endpoint; use AWS.");
             }
 
             foreach (var value in ReadStringOrArray(property.Value, "Principal", where))
             {
-                patterns.Add(PrincipalPattern.Parse(value, where) ?? throw Kms.MalformedPolicy(
+                patterns.Add(PrincipalPattern.Parse(value, where) ?? throw KmsFault.MalformedPolicy(
                     $"The principal '{value}' in {where} is not valid: use \"*\", an account id, arn:aws:iam::{accountId}:root, or a user or role ARN."));
             }
         }
 
         if (patterns.Count == 0)
         {
-            throw Kms.MalformedPolicy($"The Principal of {where} is empty.");
+            throw KmsFault.MalformedPolicy($"The Principal of {where} is empty.");
         }
 
         return patterns;
@@ -238,13 +238,13 @@ internal sealed partial class KeyPolicy
     {
         if (!statement.TryGetProperty(name, out var element))
         {
-            throw Kms.MalformedPolicy($"{Capitalize(where)} has no {name}.");
+            throw KmsFault.MalformedPolicy($"{Capitalize(where)} has no {name}.");
         }
 
         var values = ReadStringOrArray(element, name, where);
         if (values.Count == 0)
         {
-            throw Kms.MalformedPolicy($"The {name} of {where} is empty.");
+            throw KmsFault.MalformedPolicy($"The {name} of {where} is empty.");
         }
 
         return values;
@@ -259,7 +259,7 @@ internal sealed partial class KeyPolicy
 
         if (element.ValueKind != JsonValueKind.Array)
         {
-            throw Kms.MalformedPolicy($"The {name} of {where} must be a string or an array of strings.");
+            throw KmsFault.MalformedPolicy($"The {name} of {where} must be a string or an array of strings.");
         }
 
         return [.. element.EnumerateArray().Select(item => RequireString(item, name, where))];
@@ -268,7 +268,7 @@ internal sealed partial class KeyPolicy
     private static string RequireString(JsonElement element, string name, string where = "the policy") =>
         element.ValueKind == JsonValueKind.String
             ? element.GetString()!
-            : throw Kms.MalformedPolicy($"The {name} in {where} must be a string.");
+            : throw KmsFault.MalformedPolicy($"The {name} in {where} must be a string.");
 
     private static string Capitalize(string text) => char.ToUpper(text[0], CultureInfo.InvariantCulture) + text[1..];
 
@@ -313,7 +313,7 @@ internal sealed partial class PrincipalPattern
 
         if (value.Contains('*', StringComparison.Ordinal) || value.Contains('?', StringComparison.Ordinal))
         {
-            throw Kms.MalformedPolicy($"The principal '{value}' in {where} uses a wildcard: only \"*\" on its own is allowed.");
+            throw KmsFault.MalformedPolicy($"The principal '{value}' in {where} uses a wildcard: only \"*\" on its own is allowed.");
         }
 
         return PrincipalArn().IsMatch(value) ? new PrincipalPattern(null, value) : null;

@@ -34,7 +34,7 @@ internal sealed partial class PolicyCondition
     {
         if (block.ValueKind != JsonValueKind.Object)
         {
-            throw Kms.MalformedPolicy($"The Condition of {where} must be a JSON object.");
+            throw KmsFault.MalformedPolicy($"The Condition of {where} must be a JSON object.");
         }
 
         var conditions = new List<PolicyCondition>();
@@ -45,12 +45,12 @@ internal sealed partial class PolicyCondition
             var baseName = ifExists ? name[..^"IfExists".Length] : name;
             if (!(StringOperators.Contains(baseName) || name == "Null"))
             {
-                throw Kms.MalformedPolicy($"The condition operator '{name}' in {where} is not supported by this endpoint.");
+                throw KmsFault.MalformedPolicy($"The condition operator '{name}' in {where} is not supported by this endpoint.");
             }
 
             if (operatorProperty.Value.ValueKind != JsonValueKind.Object)
             {
-                throw Kms.MalformedPolicy($"The condition operator '{name}' in {where} must map condition keys to values.");
+                throw KmsFault.MalformedPolicy($"The condition operator '{name}' in {where} must map condition keys to values.");
             }
 
             foreach (var keyProperty in operatorProperty.Value.EnumerateObject())
@@ -58,7 +58,7 @@ internal sealed partial class PolicyCondition
                 var key = keyProperty.Name;
                 if (!IsSupportedKey(key))
                 {
-                    throw Kms.MalformedPolicy($"The condition key '{key}' in {where} is not supported by this endpoint.");
+                    throw KmsFault.MalformedPolicy($"The condition key '{key}' in {where} is not supported by this endpoint.");
                 }
 
                 var values = ReadValues(keyProperty.Value, name, key, where);
@@ -66,12 +66,12 @@ internal sealed partial class PolicyCondition
                 {
                     if (value.Contains("${", StringComparison.Ordinal) && allowsVariables)
                     {
-                        throw Kms.MalformedPolicy($"The policy variable in '{value}' ({where}) is not supported by this endpoint.");
+                        throw KmsFault.MalformedPolicy($"The policy variable in '{value}' ({where}) is not supported by this endpoint.");
                     }
 
                     if ((baseName == "Bool" || name == "Null") && value is not ("true" or "false"))
                     {
-                        throw Kms.MalformedPolicy($"The {name} condition on '{key}' in {where} takes \"true\" or \"false\", not '{value}'.");
+                        throw KmsFault.MalformedPolicy($"The {name} condition on '{key}' in {where} takes \"true\" or \"false\", not '{value}'.");
                     }
                 }
 
@@ -126,7 +126,7 @@ internal sealed partial class PolicyCondition
             : [Scalar(element)];
         if (values.Count == 0 || values.Any(v => v is null))
         {
-            throw Kms.MalformedPolicy($"The {op} condition on '{key}' in {where} must have a string value or an array of strings.");
+            throw KmsFault.MalformedPolicy($"The {op} condition on '{key}' in {where} must have a string value or an array of strings.");
         }
 
         return values!;

@@ -37,7 +37,7 @@ public static class KmsErrorTypes
     public const string Internal = "KMSInternalException";
 }
 
-internal static class Kms
+internal static class KmsFault
 {
     public static KmsException AccessDenied(string message) => new(KmsErrorTypes.AccessDenied, message);
 
