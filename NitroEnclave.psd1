@@ -10,10 +10,14 @@
     PowerShellVersion      = '7.4'
     FormatsToProcess       = @(
         'Formats/NitroEnclave.Image.Format.ps1xml'
+        'Formats/NitroEnclave.LocalKms.Format.ps1xml'
     )
     CmdletsToExport        = @(
         'Get-EnclavePcr'
         'Get-EnclaveImage'
+        'Start-LocalKms'
+        'Stop-LocalKms'
+        'Add-LocalKmsPrincipal'
     )
     FunctionsToExport      = @()
     VariablesToExport      = @()
