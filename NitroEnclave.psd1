@@ -11,6 +11,8 @@
     FormatsToProcess       = @(
         'Formats/NitroEnclave.Image.Format.ps1xml'
         'Formats/NitroEnclave.LocalKms.Format.ps1xml'
+        'Formats/NitroEnclave.Allocator.Format.ps1xml'
+        'Formats/NitroEnclave.Enclave.Format.ps1xml'
     )
     CmdletsToExport        = @(
         'Get-EnclavePcr'
@@ -18,6 +20,12 @@
         'Start-LocalKms'
         'Stop-LocalKms'
         'Add-LocalKmsPrincipal'
+        'Get-EnclaveAllocator'
+        'Set-EnclaveAllocator'
+        'New-EnclaveImage'
+        'Start-Enclave'
+        'Get-Enclave'
+        'Stop-Enclave'
     )
     FunctionsToExport      = @()
     VariablesToExport      = @()

@@ -193,11 +193,17 @@ public static class EnclaveImageReader
             var next = buffers.Next;
             if (chunkLength >= ParallelThreshold)
             {
-                var firstTask = Task.Run(() => first.AppendData(chunk, 0, chunkLength), cancellationToken);
-                second.AppendData(chunk, 0, chunkLength);
-                crc.Append(chunk.AsSpan(0, chunkLength));
+                // Balanced halves: one hash chain plus the read-ahead here, the other chain plus the CRC there.
+                var secondTask = Task.Run(
+                    () =>
+                    {
+                        second.AppendData(chunk, 0, chunkLength);
+                        crc.Append(chunk.AsSpan(0, chunkLength));
+                    },
+                    cancellationToken);
+                first.AppendData(chunk, 0, chunkLength);
                 count = ReadSection(stream, next, (int)Math.Min(ChunkSize, remaining));
-                firstTask.GetAwaiter().GetResult();
+                secondTask.GetAwaiter().GetResult();
             }
             else
             {

@@ -1,0 +1,34 @@
+using NitroEnclave.Protocol;
+
+namespace NitroEnclave.Enclave;
+
+/// <summary>Finds the enclave to talk to among the ones nitro-cli describe-enclaves reports.</summary>
+public static class EnclaveLocator
+{
+    public const string NotFound = "EnclaveNotFound";
+    public const string Ambiguous = "EnclaveAmbiguous";
+
+    /// <summary>
+    /// The vsock endpoint of the running enclave named <paramref name="name"/>, or of the only running enclave when no
+    /// name is given. None, or several without a name, is a clear error listing what is running.
+    /// </summary>
+    public static EnclaveEndpoint Locate(IReadOnlyList<EnclaveInfo> enclaves, string? name, int port)
+    {
+        ArgumentNullException.ThrowIfNull(enclaves);
+        var running = enclaves.Where(e => string.Equals(e.State, "RUNNING", StringComparison.OrdinalIgnoreCase)).ToList();
+        var matches = name is null ? running : running.Where(e => string.Equals(e.EnclaveName, name, StringComparison.Ordinal)).ToList();
+        return matches.Count switch
+        {
+            1 => EnclaveEndpoint.Vsock((uint)matches[0].EnclaveCID, port),
+            0 when name is not null => throw new NitroEnclaveException(NotFound, ErrorKind.NotFound, $"No running enclave is named '{name}'. Running: {Describe(running)}."),
+            0 => throw new NitroEnclaveException(NotFound, ErrorKind.NotFound, "No enclave is running (nitro-cli describe-enclaves lists none). Start one with Start-Enclave, or give -Endpoint or -Cid."),
+            _ => throw new NitroEnclaveException(Ambiguous, ErrorKind.InvalidArgument, $"{matches.Count} enclaves are running ({Describe(matches)}); choose one with -EnclaveName or -Cid."),
+        };
+    }
+
+    private static string Describe(IEnumerable<EnclaveInfo> enclaves)
+    {
+        var list = string.Join(", ", enclaves.Select(e => $"{e.EnclaveName ?? e.EnclaveID} (CID {e.EnclaveCID})"));
+        return list.Length == 0 ? "none" : list;
+    }
+}

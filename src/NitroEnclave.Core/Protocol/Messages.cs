@@ -1,0 +1,176 @@
+namespace NitroEnclave.Protocol;
+
+/// <summary>A request to the enclave server (protocol version 1).</summary>
+public abstract class EnclaveRequest
+{
+    public abstract string Operation { get; }
+}
+
+/// <summary>Asks what the server is: version, model, limits. Carries nothing.</summary>
+public sealed class DescribeRequest : EnclaveRequest
+{
+    public override string Operation => "Describe";
+}
+
+/// <summary>Asks for a fresh attestation document binding the given nonce, user data and public key.</summary>
+public sealed class AttestRequest : EnclaveRequest
+{
+    public override string Operation => "Attest";
+
+    public byte[]? Nonce { get; init; }
+
+    public byte[]? UserData { get; init; }
+
+    public byte[]? PublicKey { get; init; }
+}
+
+/// <summary>
+/// The parent's AWS credentials and region, passed for the server's own KMS call (the enclave has no other way to get
+/// them). Never logged, never echoed.
+/// </summary>
+public sealed class AwsCallerCredentials
+{
+    public required string AccessKeyId { get; init; }
+
+    public required string SecretAccessKey { get; init; }
+
+    public string? SessionToken { get; init; }
+
+    public required string Region { get; init; }
+
+    /// <summary>Only the access key id, so an accidental log line leaks nothing secret.</summary>
+    public override string ToString() => $"{AccessKeyId} ({Region})";
+}
+
+/// <summary>What the caller wants back from a detection.</summary>
+public sealed class DetectionRequestOptions
+{
+    /// <summary>Minimum score, 0..1; null for the server's default.</summary>
+    public double? MinScore { get; init; }
+
+    /// <summary>Maximum number of objects; null for the server's default.</summary>
+    public int? MaxResults { get; init; }
+
+    /// <summary>Only these labels (case-insensitive); empty for all.</summary>
+    public IReadOnlyList<string> Classes { get; init; } = [];
+}
+
+/// <summary>Runs detection on an encrypted image: the server gets the data key from KMS under attestation.</summary>
+public sealed class DetectRequest : EnclaveRequest
+{
+    public override string Operation => "Detect";
+
+    /// <summary>The encrypted file, as Protect-EnclaveFile wrote it (or the reference sample's format).</summary>
+    public required byte[] EncryptedFile { get; init; }
+
+    public required AwsCallerCredentials Credentials { get; init; }
+
+    public DetectionRequestOptions Options { get; init; } = new();
+
+    public override string ToString() => $"Detect ({EncryptedFile.Length} bytes)";
+}
+
+/// <summary>A box: normalised to 0..1 of the image, or in pixels.</summary>
+public sealed class BoundingBox
+{
+    public BoundingBox(double xMin, double yMin, double xMax, double yMax)
+    {
+        XMin = xMin;
+        YMin = yMin;
+        XMax = xMax;
+        YMax = yMax;
+    }
+
+    public double XMin { get; }
+
+    public double YMin { get; }
+
+    public double XMax { get; }
+
+    public double YMax { get; }
+
+    public double Width => XMax - XMin;
+
+    public double Height => YMax - YMin;
+
+    public override string ToString() => FormattableString.Invariant($"({XMin:0.###}, {YMin:0.###})-({XMax:0.###}, {YMax:0.###})");
+}
+
+/// <summary>One object the enclave found.</summary>
+public sealed class DetectedObject
+{
+    public DetectedObject(string label, int classId, double score, BoundingBox box, BoundingBox pixelBox)
+    {
+        Label = label;
+        ClassId = classId;
+        Score = score;
+        Box = box;
+        PixelBox = pixelBox;
+    }
+
+    public string Label { get; }
+
+    public int ClassId { get; }
+
+    /// <summary>Confidence, 0..1.</summary>
+    public double Score { get; }
+
+    /// <summary>Normalised to 0..1 of the image width and height.</summary>
+    public BoundingBox Box { get; }
+
+    public BoundingBox PixelBox { get; }
+}
+
+/// <summary>The server's answer to Detect.</summary>
+public sealed class DetectResponse
+{
+    public required IReadOnlyList<DetectedObject> Objects { get; init; }
+
+    public required int ImageWidth { get; init; }
+
+    public required int ImageHeight { get; init; }
+
+    public required string Model { get; init; }
+
+    /// <summary>Milliseconds per stage inside the server (kms, decrypt, decode, preprocess, inference, postprocess, total).</summary>
+    public required IReadOnlyDictionary<string, double> Timings { get; init; }
+}
+
+/// <summary>The server's answer to Describe: nothing secret.</summary>
+public sealed class ServerDescription
+{
+    public required string Server { get; init; }
+
+    public required string Version { get; init; }
+
+    public int Protocol { get; init; } = EnclaveProtocol.Version;
+
+    /// <summary>"device" or "simulated".</summary>
+    public required string SecurityModule { get; init; }
+
+    public bool DebugMode { get; init; }
+
+    /// <summary>Whether the server has a KMS route (Detect needs one).</summary>
+    public bool KmsConfigured { get; init; }
+
+    public string? Model { get; init; }
+
+    public IReadOnlyList<string> Labels { get; init; } = [];
+
+    public int MaxFrameBytes { get; init; }
+
+    public long MaxImagePixels { get; init; }
+
+    public int MaxConcurrentRequests { get; init; }
+
+    public int RequestTimeoutSeconds { get; init; }
+}
+
+/// <summary>Protocol constants.</summary>
+public static class EnclaveProtocol
+{
+    public const int Version = 1;
+
+    /// <summary>The vsock port the server listens on by default, as the reference sample does.</summary>
+    public const int DefaultPort = 5000;
+}

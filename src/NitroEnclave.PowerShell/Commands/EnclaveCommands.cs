@@ -1,0 +1,236 @@
+using System.Management.Automation;
+using NitroEnclave.Eif;
+using NitroEnclave.Enclave;
+
+namespace NitroEnclave.PowerShell.Commands;
+
+/// <summary>Runs nitro-cli calls: finds it once, passes its progress text on as verbose output, maps its failures.</summary>
+public abstract class NitroCliCommandBase : NitroEnclaveCmdlet
+{
+    private NitroCli? _cli;
+
+    protected NitroCli Cli(object? target)
+    {
+        if (_cli is null)
+        {
+            try
+            {
+                _cli = NitroCli.Locate();
+            }
+            catch (NitroEnclaveException ex)
+            {
+                ThrowTerminatingError(ToErrorRecord(ex, target));
+            }
+        }
+
+        return _cli!;
+    }
+
+    /// <summary>Runs one nitro-cli call; a failure ends the command (false) or, with <paramref name="perItem"/>, is reported and skipped.</summary>
+    protected bool TryRun<T>(Func<NitroCli, T> call, object? target, out T result, bool perItem = false)
+    {
+        var cli = Cli(target);
+        result = default!;
+        try
+        {
+            result = call(cli);
+        }
+        catch (OperationCanceledException)
+        {
+            throw new PipelineStoppedException();
+        }
+        catch (NitroEnclaveException ex)
+        {
+            if (!perItem)
+            {
+                ThrowTerminatingError(ToErrorRecord(ex, target));
+            }
+
+            WriteError(ToErrorRecord(ex, target));
+            return false;
+        }
+
+        foreach (var line in cli.LastProgress)
+        {
+            WriteVerbose(line);
+        }
+
+        return true;
+    }
+
+    protected string Resolve(string path) => SessionState.Path.GetUnresolvedProviderPathFromPSPath(path);
+}
+
+/// <summary>
+/// <para type="synopsis">Builds an Enclave Image File from a Docker image with nitro-cli build-enclave and returns its measurements.</para>
+/// </summary>
+[Cmdlet(VerbsCommon.New, "EnclaveImage", SupportsShouldProcess = true)]
+[OutputType(typeof(EnclaveMeasurements))]
+public sealed class NewEnclaveImageCommand : NitroCliCommandBase
+{
+    /// <summary>The Docker image to package, e.g. myapp:latest.</summary>
+    [Parameter(Mandatory = true, Position = 0)]
+    [ValidateNotNullOrEmpty]
+    public string DockerUri { get; set; } = string.Empty;
+
+    /// <summary>Where to write the .eif file.</summary>
+    [Parameter(Mandatory = true, Position = 1)]
+    [ValidateNotNullOrEmpty]
+    public string OutputPath { get; set; } = string.Empty;
+
+    /// <summary>PEM certificate to sign the image with (adds PCR8); needs -PrivateKey.</summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string? SigningCertificate { get; set; }
+
+    /// <summary>PEM private key of the signing certificate.</summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string? PrivateKey { get; set; }
+
+    protected override void ProcessRecord()
+    {
+        var output = Resolve(OutputPath);
+        var certificate = SigningCertificate is null ? null : Resolve(SigningCertificate);
+        var key = PrivateKey is null ? null : Resolve(PrivateKey);
+        if (!ShouldProcess(output, $"Build enclave image from '{DockerUri}'"))
+        {
+            return;
+        }
+
+        if (TryRun(cli => cli.BuildEnclave(DockerUri, output, certificate, key, CancellationToken), output, out var measurements))
+        {
+            WriteObject(measurements);
+        }
+    }
+}
+
+/// <summary>
+/// <para type="synopsis">Starts an enclave from an Enclave Image File with nitro-cli run-enclave.</para>
+/// <para type="description">-MemoryMiB defaults to the smallest size nitro-cli accepts for the image: four times its size, rounded up to a whole MiB.</para>
+/// </summary>
+[Cmdlet(VerbsLifecycle.Start, "Enclave", SupportsShouldProcess = true)]
+[OutputType(typeof(EnclaveInfo))]
+public sealed class StartEnclaveCommand : NitroCliCommandBase
+{
+    [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true)]
+    [Alias("Path", "EifPath")]
+    [ValidateNotNullOrEmpty]
+    public string ImagePath { get; set; } = string.Empty;
+
+    /// <summary>vCPUs for the enclave (whole cores; taken from the allocator's reservation).</summary>
+    [Parameter]
+    public int CpuCount { get; set; } = 2;
+
+    /// <summary>Memory in MiB; defaults to four times the image size.</summary>
+    [Parameter]
+    public long? MemoryMiB { get; set; }
+
+    /// <summary>The vsock CID to give the enclave (4 or more); nitro-cli picks one when omitted.</summary>
+    [Parameter]
+    public ulong? Cid { get; set; }
+
+    /// <summary>Run in debug mode: console access, and attestation documents with all-zero PCRs.</summary>
+    [Parameter]
+    public SwitchParameter DebugMode { get; set; }
+
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string? Name { get; set; }
+
+    protected override void ProcessRecord()
+    {
+        var image = Resolve(ImagePath);
+        var options = new EnclaveRunOptions { ImagePath = image, CpuCount = CpuCount, MemoryMiB = MemoryMiB, Cid = Cid, DebugMode = DebugMode, Name = Name };
+        long memory = 0;
+        try
+        {
+            memory = MemoryMiB ?? NitroCli.MinimumMemoryMiB(image);
+        }
+        catch (NitroEnclaveException ex)
+        {
+            ThrowTerminatingError(ToErrorRecord(ex, image));
+        }
+
+        if (!ShouldProcess(image, $"Start enclave with {CpuCount} CPUs and {memory} MiB{(DebugMode ? " in debug mode" : string.Empty)}"))
+        {
+            return;
+        }
+
+        if (TryRun(cli => cli.RunEnclave(options, CancellationToken), image, out var enclave))
+        {
+            WriteObject(enclave);
+        }
+    }
+}
+
+/// <summary>
+/// <para type="synopsis">Lists the enclaves on this instance (nitro-cli describe-enclaves), with their vsock CIDs.</para>
+/// </summary>
+[Cmdlet(VerbsCommon.Get, "Enclave")]
+[OutputType(typeof(EnclaveInfo))]
+public sealed class GetEnclaveCommand : NitroCliCommandBase
+{
+    /// <summary>Only enclaves whose name matches (wildcards allowed).</summary>
+    [Parameter(Position = 0)]
+    [SupportsWildcards]
+    [ValidateNotNullOrEmpty]
+    public string? Name { get; set; }
+
+    protected override void EndProcessing()
+    {
+        if (!TryRun(cli => cli.DescribeEnclaves(CancellationToken), "describe-enclaves", out var enclaves))
+        {
+            return;
+        }
+
+        var pattern = Name is null ? null : new WildcardPattern(Name, WildcardOptions.IgnoreCase);
+        foreach (var enclave in enclaves)
+        {
+            if (pattern is null || pattern.IsMatch(enclave.EnclaveName ?? string.Empty))
+            {
+                WriteObject(enclave);
+            }
+        }
+    }
+}
+
+/// <summary>
+/// <para type="synopsis">Terminates enclaves (nitro-cli terminate-enclave), by id, from Get-Enclave through the pipeline, or all with -All.</para>
+/// </summary>
+[Cmdlet(VerbsLifecycle.Stop, "Enclave", SupportsShouldProcess = true, DefaultParameterSetName = IdSet)]
+[OutputType(typeof(EnclaveTermination))]
+public sealed class StopEnclaveCommand : NitroCliCommandBase
+{
+    private const string IdSet = "Id";
+    private const string AllSet = "All";
+
+    [Parameter(Mandatory = true, Position = 0, ParameterSetName = IdSet, ValueFromPipelineByPropertyName = true)]
+    [Alias("EnclaveID")]
+    [ValidateNotNullOrEmpty]
+    public string[] Id { get; set; } = [];
+
+    [Parameter(Mandatory = true, ParameterSetName = AllSet)]
+    public SwitchParameter All { get; set; }
+
+    protected override void ProcessRecord()
+    {
+        if (ParameterSetName == AllSet)
+        {
+            if (ShouldProcess("all enclaves", "Terminate") && TryRun(cli => cli.TerminateEnclave(null, CancellationToken), "all enclaves", out var all))
+            {
+                WriteObject(all, enumerateCollection: true);
+            }
+
+            return;
+        }
+
+        foreach (var id in Id)
+        {
+            if (ShouldProcess(id, "Terminate enclave") && TryRun(cli => cli.TerminateEnclave(id, CancellationToken), id, out var result, perItem: true))
+            {
+                WriteObject(result, enumerateCollection: true);
+            }
+        }
+    }
+}

@@ -1,0 +1,197 @@
+using System.Formats.Cbor;
+using NitroEnclave.Protocol;
+
+namespace NitroEnclave.Tests.Protocol;
+
+public sealed class ProtocolCodecTests
+{
+    private static DetectRequest SampleDetect() => new()
+    {
+        EncryptedFile = [1, 2, 3, 4, 5],
+        Credentials = new AwsCallerCredentials { AccessKeyId = "AKIDEXAMPLE", SecretAccessKey = "wJalrXUtnFEMI/K7MDENG", SessionToken = "token", Region = "eu-west-1" },
+        Options = new DetectionRequestOptions { MinScore = 0.4, MaxResults = 7, Classes = ["airplane", "person"] },
+    };
+
+    [Fact]
+    public void Requests_round_trip()
+    {
+        var detect = (DetectRequest)ProtocolCodec.DecodeRequest(ProtocolCodec.EncodeRequest(SampleDetect()));
+        var attest = (AttestRequest)ProtocolCodec.DecodeRequest(ProtocolCodec.EncodeRequest(new AttestRequest { Nonce = [9, 9], PublicKey = [7] }));
+        var describe = ProtocolCodec.DecodeRequest(ProtocolCodec.EncodeRequest(new DescribeRequest()));
+
+        Assert.Equal([1, 2, 3, 4, 5], detect.EncryptedFile);
+        Assert.Equal("AKIDEXAMPLE", detect.Credentials.AccessKeyId);
+        Assert.Equal("wJalrXUtnFEMI/K7MDENG", detect.Credentials.SecretAccessKey);
+        Assert.Equal("token", detect.Credentials.SessionToken);
+        Assert.Equal("eu-west-1", detect.Credentials.Region);
+        Assert.Equal(0.4, detect.Options.MinScore);
+        Assert.Equal(7, detect.Options.MaxResults);
+        Assert.Equal(["airplane", "person"], detect.Options.Classes);
+        Assert.Equal([9, 9], attest.Nonce);
+        Assert.Null(attest.UserData);
+        Assert.Equal([7], attest.PublicKey);
+        Assert.IsType<DescribeRequest>(describe);
+    }
+
+    [Fact]
+    public void Secrets_stay_out_of_ToString()
+    {
+        var request = SampleDetect();
+        Assert.DoesNotContain("wJalr", request.ToString(), StringComparison.Ordinal);
+        Assert.DoesNotContain("wJalr", request.Credentials.ToString(), StringComparison.Ordinal);
+        Assert.DoesNotContain("token", request.Credentials.ToString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Responses_round_trip()
+    {
+        var detect = new DetectResponse
+        {
+            Objects = [new DetectedObject("airplane", 5, 0.75, new BoundingBox(0.1, 0.2, 0.3, 0.4), new BoundingBox(10, 20, 30, 40))],
+            ImageWidth = 100,
+            ImageHeight = 100,
+            Model = "ssdlite",
+            Timings = new Dictionary<string, double> { ["inference"] = 12.5, ["total"] = 20 },
+        };
+        var description = new ServerDescription
+        {
+            Server = "EnclaveHost",
+            Version = "0.1.0",
+            SecurityModule = "simulated",
+            DebugMode = true,
+            KmsConfigured = false,
+            Model = "ssdlite",
+            Labels = ["person"],
+            MaxFrameBytes = 1000,
+            MaxImagePixels = 5000,
+            MaxConcurrentRequests = 4,
+            RequestTimeoutSeconds = 30,
+        };
+
+        var decodedDetect = ProtocolCodec.DecodeDetectResponse(ProtocolCodec.EncodeDetectResponse(detect));
+        var decodedDescription = ProtocolCodec.DecodeDescribeResponse(ProtocolCodec.EncodeDescribeResponse(description));
+        var document = ProtocolCodec.DecodeAttestResponse(ProtocolCodec.EncodeAttestResponse([0xD2, 0x84]));
+
+        var o = Assert.Single(decodedDetect.Objects);
+        Assert.Equal(("airplane", 5, 0.75), (o.Label, o.ClassId, o.Score));
+        Assert.Equal((0.1, 0.2, 0.3, 0.4), (o.Box.XMin, o.Box.YMin, o.Box.XMax, o.Box.YMax));
+        Assert.Equal(40, o.PixelBox.YMax);
+        Assert.Equal(12.5, decodedDetect.Timings["inference"]);
+        Assert.Equal("ssdlite", decodedDetect.Model);
+        Assert.Equal("simulated", decodedDescription.SecurityModule);
+        Assert.True(decodedDescription.DebugMode);
+        Assert.Equal(["person"], decodedDescription.Labels);
+        Assert.Equal(5000, decodedDescription.MaxImagePixels);
+        Assert.Equal([0xD2, 0x84], document);
+    }
+
+    [Fact]
+    public void An_error_response_becomes_an_exception_with_the_servers_code()
+    {
+        var error = Assert.Throws<EnclaveProtocolException>(() => ProtocolCodec.DecodeDetectResponse(ProtocolCodec.EncodeError("KmsAccessDenied", "denied by key policy")));
+
+        Assert.Equal("KmsAccessDenied", error.Code);
+        Assert.Equal("EnclaveKmsAccessDenied", error.ErrorId);
+        Assert.Equal(ErrorKind.PermissionDenied, error.Kind);
+        Assert.Contains("denied by key policy", error.Message, StringComparison.Ordinal);
+    }
+
+    public static TheoryData<string, byte[]> MalformedRequests()
+    {
+        static byte[] Map(Action<CborWriter> body)
+        {
+            var w = new CborWriter(CborConformanceMode.Lax);
+            w.WriteStartMap(null);
+            body(w);
+            w.WriteEndMap();
+            return w.Encode();
+        }
+
+        return new TheoryData<string, byte[]>
+        {
+            { "not cbor", [0xFF, 0xFF] },
+            { "not a map", [0x83, 1, 2, 3] },
+            { "no version", Map(w => { w.WriteTextString("op"); w.WriteTextString("Describe"); }) },
+            { "unknown op", Map(w => { w.WriteTextString("v"); w.WriteInt32(1); w.WriteTextString("op"); w.WriteTextString("Format\u0007Disk"); }) },
+            { "op not text", Map(w => { w.WriteTextString("v"); w.WriteInt32(1); w.WriteTextString("op"); w.WriteInt32(3); }) },
+            { "detect without file", Map(w => { w.WriteTextString("v"); w.WriteInt32(1); w.WriteTextString("op"); w.WriteTextString("Detect"); }) },
+            { "nonce too long", Map(w => { w.WriteTextString("v"); w.WriteInt32(1); w.WriteTextString("op"); w.WriteTextString("Attest"); w.WriteTextString("nonce"); w.WriteByteString(new byte[513]); }) },
+            { "duplicate key", Map(w => { w.WriteTextString("v"); w.WriteInt32(1); w.WriteTextString("v"); w.WriteInt32(1); }) },
+            { "integer key", Map(w => { w.WriteInt32(1); w.WriteInt32(1); }) },
+            { "trailing bytes", [.. ProtocolCodec.EncodeRequest(new DescribeRequest()), 0x00] },
+            { "deep nesting", Map(w => { w.WriteTextString("x"); for (var i = 0; i < 20; i++) { w.WriteStartArray(1); } w.WriteInt32(0); for (var i = 0; i < 20; i++) { w.WriteEndArray(); } }) },
+        };
+    }
+
+    [Theory]
+    [MemberData(nameof(MalformedRequests))]
+    public void Malformed_requests_are_BadRequest(string why, byte[] payload)
+    {
+        var error = Assert.Throws<EnclaveProtocolException>(() => ProtocolCodec.DecodeRequest(payload));
+        Assert.True(error.Code == ProtocolErrorCodes.BadRequest, why);
+        Assert.DoesNotContain("\u0007", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Another_version_is_UnsupportedVersion()
+    {
+        var w = new CborWriter();
+        w.WriteStartMap(2);
+        w.WriteTextString("v");
+        w.WriteInt32(2);
+        w.WriteTextString("op");
+        w.WriteTextString("Describe");
+        w.WriteEndMap();
+
+        Assert.Equal(ProtocolErrorCodes.UnsupportedVersion, Assert.Throws<EnclaveProtocolException>(() => ProtocolCodec.DecodeRequest(w.Encode())).Code);
+    }
+
+    [Theory]
+    [InlineData(-0.1, null)]
+    [InlineData(1.5, null)]
+    [InlineData(null, 0)]
+    [InlineData(null, 100_000)]
+    public void Out_of_range_options_are_BadRequest(double? minScore, int? maxResults)
+    {
+        var request = ProtocolCodec.EncodeRequest(new DetectRequest
+        {
+            EncryptedFile = [1],
+            Credentials = SampleDetect().Credentials,
+            Options = new DetectionRequestOptions { MinScore = minScore, MaxResults = maxResults },
+        });
+
+        Assert.Equal(ProtocolErrorCodes.BadRequest, Assert.Throws<EnclaveProtocolException>(() => ProtocolCodec.DecodeRequest(request)).Code);
+    }
+
+    [Fact]
+    public void Thousands_of_mutated_requests_give_a_request_or_a_protocol_error_and_nothing_else()
+    {
+        var random = new Random(20261123);
+        var seeds = new[] { ProtocolCodec.EncodeRequest(SampleDetect()), ProtocolCodec.EncodeRequest(new AttestRequest { Nonce = [1, 2, 3] }), ProtocolCodec.EncodeRequest(new DescribeRequest()) };
+        for (var i = 0; i < 5000; i++)
+        {
+            var bytes = (byte[])seeds[i % seeds.Length].Clone();
+            switch (random.Next(3))
+            {
+                case 0:
+                    bytes[random.Next(bytes.Length)] ^= (byte)(1 << random.Next(8));
+                    break;
+                case 1:
+                    bytes = bytes[..random.Next(bytes.Length)];
+                    break;
+                default:
+                    bytes[random.Next(bytes.Length)] = (byte)random.Next(256);
+                    break;
+            }
+
+            try
+            {
+                Assert.NotNull(ProtocolCodec.DecodeRequest(bytes));
+            }
+            catch (EnclaveProtocolException)
+            {
+                // The only acceptable failure.
+            }
+        }
+    }
+}
