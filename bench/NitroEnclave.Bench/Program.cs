@@ -4,6 +4,7 @@ using NitroEnclave.Bench;
 var benchmarks = new (string Name, Action<TextWriter> Run)[]
 {
     ("pcr", PcrBenchmark.Run),
+    ("localkms", LocalKmsBenchmark.Run),
 };
 
 switch (args.FirstOrDefault())
