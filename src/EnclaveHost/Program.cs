@@ -12,6 +12,13 @@ const string Usage = """
       --nsm-state DIR         simulated: keep the simulated certificate chain here (created on first use)
       --pcrs-from-eif FILE    simulated: report the PCRs of this enclave image instead of measuring this server
       --debug-mode            simulated: all PCRs read as zero, as in a debug-mode enclave
+      --kms-proxy-port N      reach KMS through the parent's vsock-proxy on this port (production; CID 3)
+      --kms-proxy-cid N       the proxy's CID (default 3, the parent)
+      --kms-endpoint URL      reach KMS at this URL instead (the local KMS)
+      --model FILE            the ONNX detector (default: models/ssdlite_mobilenet_v2_coco.onnx beside the server)
+      --labels FILE           its labels (default: the model's name with .labels.txt)
+      --threads N             inference threads (default: the number of CPUs)
+      --max-image-pixels N    largest decoded image accepted (default 50000000)
       --max-frame-bytes N     largest request accepted (default 67108864)
       --max-connections N     connections served at once (default 64)
       --max-concurrency N     requests processed at once (default: the number of CPUs)
@@ -23,7 +30,11 @@ const string Usage = """
     EnclaveHost --version
     """;
 
-string[] valueOptions = ["--listen", "--nsm", "--nsm-state", "--pcrs-from-eif", "--max-frame-bytes", "--max-connections", "--max-concurrency", "--idle-timeout", "--request-timeout", "--ready-file"];
+string[] valueOptions =
+[
+    "--listen", "--nsm", "--nsm-state", "--pcrs-from-eif", "--kms-proxy-port", "--kms-proxy-cid", "--kms-endpoint", "--model", "--labels", "--threads",
+    "--max-image-pixels", "--max-frame-bytes", "--max-connections", "--max-concurrency", "--idle-timeout", "--request-timeout", "--ready-file",
+];
 string[] flagOptions = ["--debug-mode", "--verbose"];
 
 if (args is ["--version"])
@@ -56,7 +67,8 @@ catch (UsageException ex)
 var log = new StructuredLog(Console.Error, line.Has("--verbose"));
 try
 {
-    var measurements = ServerSetup.Measurements(line);
+    var model = ServerSetup.ModelFiles(line);
+    var measurements = ServerSetup.Measurements(line, model);
     if (line.Verb == "measure")
     {
         Console.WriteLine(ServerSetup.MeasurementsJson(measurements));
@@ -65,19 +77,28 @@ try
 
     using var securityModule = ServerSetup.SecurityModule(line, measurements, out var rootCertificatePem);
     var options = ServerSetup.Options(line);
+    var kms = ServerSetup.Kms(line);
+    using var detector = model is null ? null : ServerSetup.Detector(line, model.Value);
+    using var keys = kms is null || detector is null ? null : new NitroEnclave.Kms.RsaKeyPool();
     var description = new ServerDescription
     {
         Server = "NitroEnclave.EnclaveHost",
         Version = HostInfo.Version,
         SecurityModule = line.Value("--nsm") ?? "device",
         DebugMode = line.Has("--debug-mode"),
-        KmsConfigured = false,
+        KmsConfigured = kms is not null,
+        Model = detector?.ModelName,
+        Labels = detector?.Labels.Where(l => l.Length > 0).ToList() ?? [],
+        MaxImagePixels = ServerSetup.MaxImagePixels(line),
         MaxFrameBytes = options.MaxFrameBytes,
         MaxConcurrentRequests = options.MaxConcurrentRequests,
         RequestTimeoutSeconds = (int)options.RequestTimeout.TotalSeconds,
     };
 
-    await using var server = new EnclaveServer(options, new RequestHandler(description, securityModule, detection: null), log);
+    RequestHandler? handler = null;
+    var detection = keys is null ? null : new DetectionService(detector!, kms!, publicKey => handler!.Attest(null, null, publicKey), keys);
+    handler = new RequestHandler(description, securityModule, detection);
+    await using var server = new EnclaveServer(options, handler, log);
     var endpoint = server.Start();
 
     using var stopping = new CancellationTokenSource();
@@ -91,7 +112,7 @@ try
         ServerSetup.WriteAtomically(readyFile, ready);
     }
 
-    log.Info("ready", ("endpoint", endpoint.ToString()), ("securityModule", description.SecurityModule));
+    log.Info("ready", ("endpoint", endpoint.ToString()), ("securityModule", description.SecurityModule), ("kms", kms?.ToString()), ("model", description.Model));
     await Task.Delay(Timeout.Infinite, stopping.Token).ContinueWith(_ => { }, TaskScheduler.Default).ConfigureAwait(false);
     log.Info("stopping", ("reason", "signal"));
     await server.StopAsync().ConfigureAwait(false);

@@ -1,6 +1,7 @@
 using System.Text;
 using System.Text.Json;
 using NitroEnclave.Attestation;
+using NitroEnclave.Detection;
 using NitroEnclave.Eif;
 using NitroEnclave.Protocol;
 
@@ -19,11 +20,49 @@ internal static class ServerSetup
         RequestTimeout = line.Seconds("--request-timeout", TimeSpan.FromSeconds(60)),
     };
 
-    /// <summary>The PCRs for a simulated module: an EIF's, or this server's own files.</summary>
-    public static EnclaveMeasurements Measurements(CommandLine line) =>
+    /// <summary>The PCRs for a simulated module: an EIF's, or this server's own files (executable, model, labels).</summary>
+    public static EnclaveMeasurements Measurements(CommandLine line, (string Model, string Labels)? model) =>
         line.Value("--pcrs-from-eif") is { } eif
             ? EnclaveImageReader.Read(eif).Measurements
-            : SelfMeasurement.Compute(SelfMeasurement.CurrentExecutable(), []);
+            : SelfMeasurement.Compute(SelfMeasurement.CurrentExecutable(), model is { } m ? [m.Model, m.Labels] : []);
+
+    /// <summary>The model and labels: as given, or the default model beside the server when it is there; null without one.</summary>
+    public static (string Model, string Labels)? ModelFiles(CommandLine line)
+    {
+        var model = line.Value("--model") ?? Path.Combine(AppContext.BaseDirectory, "models", DetectorOptions.DefaultModelFileName);
+        if (!File.Exists(model))
+        {
+            return line.Has("--model") ? throw new UsageException($"--model '{model}' does not exist") : null;
+        }
+
+        var labels = line.Value("--labels") ?? Path.ChangeExtension(model, ".labels.txt");
+        return File.Exists(labels) ? (model, labels) : throw new UsageException($"the labels file '{labels}' does not exist (--labels)");
+    }
+
+    public static ObjectDetector Detector(CommandLine line, (string Model, string Labels) files) => ObjectDetector.Create(new DetectorOptions
+    {
+        ModelPath = files.Model,
+        LabelsPath = files.Labels,
+        IntraOpThreads = line.WholeNumber("--threads", Environment.ProcessorCount, min: 1),
+        ScoreThreshold = DetectionService.ScoreFloor,
+        MaxDetections = 100,
+        MaxPixels = MaxImagePixels(line),
+    });
+
+    public static long MaxImagePixels(CommandLine line) => line.WholeNumber("--max-image-pixels", (int)ImageDecoder.DefaultMaxPixels, min: 1);
+
+    /// <summary>The KMS route, or null when none is configured (then the server answers Attest and Describe only).</summary>
+    public static KmsRoute? Kms(CommandLine line)
+    {
+        if (line.Value("--kms-endpoint") is { } url)
+        {
+            return line.Has("--kms-proxy-port") ? throw new UsageException("give either --kms-endpoint or --kms-proxy-port") : KmsRoute.Direct(url);
+        }
+
+        return line.Has("--kms-proxy-port")
+            ? KmsRoute.ThroughVsockProxy((uint)line.WholeNumber("--kms-proxy-cid", 3, min: 1), line.WholeNumber("--kms-proxy-port", 8000, min: 1))
+            : null;
+    }
 
     public static INitroSecurityModule SecurityModule(CommandLine line, EnclaveMeasurements measurements, out string? rootCertificatePem)
     {

@@ -24,7 +24,11 @@ public sealed class TestServer : IAsyncDisposable
 
     public EnclaveClient Client(TimeSpan? timeout = null) => new(Endpoint, timeout ?? TimeSpan.FromSeconds(20));
 
-    public static TestServer Start(Action<ServerOptions>? configure = null, IDetectionService? detection = null, string listen = "tcp://127.0.0.1:0")
+    public static TestServer Start(
+        Action<ServerOptions>? configure = null,
+        IDetectionService? detection = null,
+        string listen = "tcp://127.0.0.1:0",
+        Func<ServerDescription, RequestHandler>? handler = null)
     {
         var options = new ServerOptions { Listen = EnclaveEndpoint.Parse(listen), IdleTimeout = TimeSpan.FromSeconds(5), RequestTimeout = TimeSpan.FromSeconds(10) };
         configure?.Invoke(options);
@@ -35,13 +39,14 @@ public sealed class TestServer : IAsyncDisposable
             Server = "NitroEnclave.EnclaveHost",
             Version = "test",
             SecurityModule = "simulated",
-            KmsConfigured = detection is not null,
+            KmsConfigured = detection is not null || handler is not null,
             MaxFrameBytes = options.MaxFrameBytes,
             MaxConcurrentRequests = options.MaxConcurrentRequests,
             RequestTimeoutSeconds = (int)options.RequestTimeout.TotalSeconds,
         };
         var log = new StringWriter();
-        var server = new EnclaveServer(options, new RequestHandler(description, nsm, detection), new StructuredLog(TextWriter.Synchronized(log), verbose: true));
+        var requests = handler?.Invoke(description) ?? new RequestHandler(description, nsm, detection);
+        var server = new EnclaveServer(options, requests, new StructuredLog(TextWriter.Synchronized(log), verbose: true));
         var endpoint = server.Start();
         return new TestServer(server, chain, endpoint, log);
     }
