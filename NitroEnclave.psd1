@@ -10,18 +10,23 @@
     PowerShellVersion      = '7.4'
     FormatsToProcess       = @(
         'Formats/NitroEnclave.Image.Format.ps1xml'
+        'Formats/NitroEnclave.Attestation.Format.ps1xml'
+        'Formats/NitroEnclave.Server.Format.ps1xml'
         'Formats/NitroEnclave.Allocator.Format.ps1xml'
         'Formats/NitroEnclave.Enclave.Format.ps1xml'
     )
     CmdletsToExport        = @(
         'Get-EnclavePcr'
         'Get-EnclaveImage'
+        'Test-EnclaveAttestation'
+        'ConvertFrom-EnclaveAttestation'
         'Get-EnclaveAllocator'
         'Set-EnclaveAllocator'
         'New-EnclaveImage'
         'Start-Enclave'
         'Get-Enclave'
         'Stop-Enclave'
+        'Get-EnclaveAttestation'
     )
     FunctionsToExport      = @()
     VariablesToExport      = @()

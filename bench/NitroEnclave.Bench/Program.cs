@@ -4,12 +4,21 @@ using NitroEnclave.Bench;
 var benchmarks = new (string Name, Action<TextWriter> Run)[]
 {
     ("pcr", PcrBenchmark.Run),
+    ("envelope", EnvelopeBenchmark.Run),
+    ("attestation", AttestationBenchmark.Run),
+    ("detection", DetectionBenchmark.Run),
 };
 
 switch (args.FirstOrDefault())
 {
     case "pcr-child":
         PcrBenchmark.Child(args[1]);
+        return 0;
+    case "envelope-child":
+        EnvelopeBenchmark.Child(args[1]);
+        return 0;
+    case "detection-child":
+        DetectionBenchmark.Child();
         return 0;
     case "idle-child":
         Console.WriteLine(FormattableString.Invariant($"{Measure.PeakRssMiB():F1}"));

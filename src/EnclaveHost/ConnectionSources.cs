@@ -45,7 +45,8 @@ internal static class ConnectionSource
             }
             else
             {
-                socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+                var address = (System.Net.IPEndPoint)endpoint.ToEndPoint();
+                socket = new Socket(address.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
             }
 
             try
@@ -60,7 +61,7 @@ internal static class ConnectionSource
             }
 
             var bound = socket.LocalEndPoint is IPEndPoint ip
-                ? EnclaveEndpoint.Parse($"tcp://{(ip.AddressFamily == AddressFamily.InterNetworkV6 ? "[" + ip.Address + "]" : ip.Address.ToString())}:{ip.Port}")
+                ? EnclaveEndpoint.Parse($"tcp://{(ip.AddressFamily == AddressFamily.InterNetworkV6 ? $"[{ip.Address}]" : ip.Address.ToString())}:{ip.Port}")
                 : endpoint;
             return new SocketSource(socket, bound);
         }

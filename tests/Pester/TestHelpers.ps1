@@ -83,3 +83,24 @@ function New-TestEif {
         PCR2 = Measure @(, $sections[3].Data)
     }
 }
+
+function Start-TestEnclaveServer {
+    <#
+    .SYNOPSIS
+    Starts the module's enclave server with a simulated security module on a loopback port.
+    Returns the process, its endpoint, its PCR0 and the path of the simulation's root certificate.
+    #>
+    param([Parameter(Mandatory)] [string] $StateDirectory)
+    $server = Join-Path (Split-Path (Get-TestModulePath) -Parent) 'enclavehost/EnclaveHost'
+    $start = [System.Diagnostics.ProcessStartInfo]::new($server)
+    foreach ($argument in 'serve', '--listen', 'tcp://127.0.0.1:0', '--nsm', 'simulated', '--nsm-state', (Join-Path $StateDirectory 'nsm')) {
+        $start.ArgumentList.Add($argument)
+    }
+    $start.RedirectStandardOutput = $true
+    $start.RedirectStandardError = $true
+    $process = [System.Diagnostics.Process]::Start($start)
+    $ready = $process.StandardOutput.ReadLine() | ConvertFrom-Json
+    $root = Join-Path $StateDirectory 'root.pem'
+    Set-Content -Path $root -Value $ready.rootCertificate
+    [pscustomobject]@{ Process = $process; Endpoint = $ready.endpoint; PCR0 = $ready.pcrs.PCR0; RootPath = $root }
+}

@@ -306,11 +306,42 @@ public sealed class AttestationDocument
 
         try
         {
-            return new X509Certificate2(der);
+            var certificate = new X509Certificate2(der);
+            ReadEveryField(certificate);
+            return certificate;
         }
         catch (CryptographicException ex)
         {
             throw AttestationErrors.MalformedDocument($"the {field} is not a valid X.509 certificate: {ex.Message}", ex);
         }
+    }
+
+    /// <summary>
+    /// X509Certificate2 decodes most fields on first use; touching every field the verifier reads here turns a damaged
+    /// certificate into a parse error instead of an exception in the middle of verification.
+    /// </summary>
+    private static void ReadEveryField(X509Certificate2 certificate)
+    {
+        _ = certificate.NotBefore;
+        _ = certificate.NotAfter;
+        _ = certificate.Subject;
+        _ = certificate.Issuer;
+        _ = certificate.SerialNumber;
+        foreach (var extension in certificate.Extensions)
+        {
+            switch (extension)
+            {
+                case X509BasicConstraintsExtension constraints:
+                    _ = constraints.CertificateAuthority;
+                    _ = constraints.PathLengthConstraint;
+                    break;
+                case X509KeyUsageExtension usage:
+                    _ = usage.KeyUsages;
+                    break;
+            }
+        }
+
+        using var key = certificate.GetECDsaPublicKey();
+        _ = key?.KeySize;
     }
 }

@@ -6,6 +6,9 @@ public static class AttestationErrors
     /// <summary>The bytes are not a well-formed attestation document (COSE, CBOR, field types or certificates).</summary>
     public const string Malformed = "AttestationMalformed";
 
+    /// <summary>An input given as a document is none of: bytes, base64 text, a file, or an object with a Document property.</summary>
+    public const string InputInvalid = "AttestationInputInvalid";
+
     /// <summary>A trusted root given by the caller cannot be read or is not a CA certificate.</summary>
     public const string TrustedRootInvalid = "AttestationTrustedRootInvalid";
 

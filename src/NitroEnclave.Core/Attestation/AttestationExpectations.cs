@@ -11,11 +11,11 @@ public sealed class AttestationExpectations
     public IReadOnlyDictionary<int, byte[]> Pcrs => _pcrs;
 
     /// <summary>The nonce the caller sent with the attestation request; null when none was sent.</summary>
-    public ReadOnlyMemory<byte>? Nonce { get; set; }
+    public byte[]? Nonce { get; set; }
 
-    public ReadOnlyMemory<byte>? UserData { get; set; }
+    public byte[]? UserData { get; set; }
 
-    public ReadOnlyMemory<byte>? PublicKey { get; set; }
+    public byte[]? PublicKey { get; set; }
 
     /// <summary>The oldest a document may be, measured from its timestamp to the verification time.</summary>
     public TimeSpan? MaxAge { get; set; }

@@ -79,7 +79,7 @@ public sealed class AttestationResult
     /// <summary>The leaf certificate that signed the document.</summary>
     public AttestationCertificateSummary Certificate { get; }
 
-    /// <summary>The chain as checked, leaf first, ending with the trusted root when one was found.</summary>
+    /// <summary>The chain as checked, leaf first, ending with the bundle's root.</summary>
     public IReadOnlyList<AttestationCertificateSummary> Chain { get; }
 
     /// <summary>The time the chain's validity was checked at (the caller's, or the clock's).</summary>

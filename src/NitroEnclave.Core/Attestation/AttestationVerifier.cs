@@ -188,7 +188,7 @@ public sealed class AttestationVerifier
         }
     }
 
-    /// <summary>Checks leaf -> cabundle (last to first) -> trusted root and returns the chain as walked, leaf first.</summary>
+    /// <summary>Checks leaf -> cabundle (last to first, ending at the root) and returns the chain as walked, leaf first.</summary>
     private List<X509Certificate2> CheckChain(AttestationDocument document, DateTimeOffset time, List<AttestationFailure> failures)
     {
         void Fail(string rule, string reason) => failures.Add(new AttestationFailure(rule, reason));
@@ -199,17 +199,11 @@ public sealed class AttestationVerifier
             chain.Add(document.CaBundle[i]);
         }
 
+        // The bundle starts with the root itself, so its first entry must be one of the trusted roots, byte for byte.
         var top = chain[^1];
-        var trusted = _trustedRoots.Any(root => root.RawData.AsSpan().SequenceEqual(top.RawData));
-        if (!trusted && _trustedRoots.FirstOrDefault(root => IsIssuedBy(top, root)) is { } issuingRoot)
+        if (!_trustedRoots.Any(root => root.RawData.AsSpan().SequenceEqual(top.RawData)))
         {
-            chain.Add(issuingRoot);
-            trusted = true;
-        }
-
-        if (!trusted)
-        {
-            Fail(AttestationRules.ChainUntrusted, $"The chain ends at '{top.Subject}', which is neither a trusted root nor issued by one.");
+            Fail(AttestationRules.ChainUntrusted, $"The chain ends at '{top.Subject}', which is not a trusted root.");
         }
 
         for (var i = 0; i < chain.Count - 1; i++)
@@ -312,9 +306,9 @@ public sealed class AttestationVerifier
         CheckBytes(expectations.PublicKey, document.PublicKey, "public key", AttestationRules.PublicKeyMismatch, failures);
     }
 
-    private static void CheckBytes(ReadOnlyMemory<byte>? expected, byte[]? actual, string field, string rule, List<AttestationFailure> failures)
+    private static void CheckBytes(byte[]? expected, byte[]? actual, string field, string rule, List<AttestationFailure> failures)
     {
-        if (expected is not { } wanted)
+        if (expected is null)
         {
             return;
         }
@@ -323,7 +317,7 @@ public sealed class AttestationVerifier
         {
             failures.Add(new AttestationFailure(rule, $"The document has no {field}; one was expected."));
         }
-        else if (!actual.AsSpan().SequenceEqual(wanted.Span))
+        else if (!actual.AsSpan().SequenceEqual(expected))
         {
             failures.Add(new AttestationFailure(rule, $"The document's {field} differs from the one expected."));
         }

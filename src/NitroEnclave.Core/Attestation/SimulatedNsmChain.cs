@@ -77,6 +77,11 @@ public sealed class SimulatedNsmChain : IDisposable
                 authorities.Add(LoadPair(directory, $"{IntermediateFilePrefix}{i}"));
             }
         }
+        catch (NitroEnclaveException)
+        {
+            DisposeAll(authorities);
+            throw;
+        }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or CryptographicException or ArgumentException)
         {
             DisposeAll(authorities);

@@ -73,7 +73,7 @@ public sealed class EnclaveEndpoint
     public override string ToString() => Transport switch
     {
         EndpointTransport.Unix => "unix:" + UnixPath,
-        EndpointTransport.Tcp => $"tcp://{(Host!.Contains(':', StringComparison.Ordinal) ? "[" + Host + "]" : Host)}:{Port}",
+        EndpointTransport.Tcp => $"tcp://{Host}:{Port}",
         _ => Cid == AnyCid ? $"vsock://:{Port}" : $"vsock://{Cid}:{Port}",
     };
 

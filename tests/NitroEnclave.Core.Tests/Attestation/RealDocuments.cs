@@ -19,5 +19,5 @@ internal static class RealDocuments
     /// <summary>An enclave of 2026-02-02: indefinite-length payload map.</summary>
     public static byte[] Enclave => Convert.FromBase64String(File.ReadAllText(EnclavePath).Trim());
 
-    public static X509Certificate2 AwsRoot => X509CertificateLoader.LoadCertificate(X509Certificate2.CreateFromPemFile(AwsRootPemPath).RawData);
+    public static X509Certificate2 AwsRoot => X509Certificate2.CreateFromPem(File.ReadAllText(AwsRootPemPath));
 }

@@ -1,0 +1,159 @@
+using System.Net.Http;
+using System.Net.Sockets;
+using System.Security.Cryptography;
+using System.Text;
+using Amazon.KeyManagementService;
+using Amazon.KeyManagementService.Model;
+using Amazon.Runtime;
+
+namespace NitroEnclave.Envelope;
+
+/// <summary>
+/// Data keys from AWS KMS, compatible with the official SDKs' KMS keyring: provider id "aws-kms", provider information
+/// = the key ARN, GenerateDataKey and Decrypt with the message's encryption context. Errors map to stable ids and
+/// never carry key material.
+/// </summary>
+public sealed class KmsDataKeyProvider : IDataKeyProvider, IDisposable
+{
+    public const string ProviderId = "aws-kms";
+
+    private readonly IAmazonKeyManagementService _client;
+    private readonly bool _ownsClient;
+
+    public KmsDataKeyProvider(IAmazonKeyManagementService client, bool ownsClient = false)
+    {
+        ArgumentNullException.ThrowIfNull(client);
+        _client = client;
+        _ownsClient = ownsClient;
+    }
+
+    public async Task<GeneratedDataKey> GenerateDataKeyAsync(string keyId, int keyLength, IReadOnlyDictionary<string, string> encryptionContext, CancellationToken cancellationToken)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(keyId);
+        ArgumentNullException.ThrowIfNull(encryptionContext);
+        var request = new GenerateDataKeyRequest { KeyId = keyId, EncryptionContext = new Dictionary<string, string>(encryptionContext) };
+        if (keyLength == 32)
+        {
+            request.KeySpec = DataKeySpec.AES_256;
+        }
+        else
+        {
+            request.NumberOfBytes = keyLength;
+        }
+
+        GenerateDataKeyResponse response;
+        try
+        {
+            response = await _client.GenerateDataKeyAsync(request, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception exception) when (exception is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+        {
+            throw Map(exception, "GenerateDataKey", keyId);
+        }
+
+        var plaintext = TakeAndZero(response.Plaintext);
+        var ciphertext = response.CiphertextBlob?.ToArray() ?? [];
+        if (plaintext.Length != keyLength || ciphertext.Length == 0 || string.IsNullOrEmpty(response.KeyId))
+        {
+            CryptographicOperations.ZeroMemory(plaintext);
+            throw new NitroEnclaveException(EnvelopeErrors.KmsInvalidResponse, ErrorKind.InvalidData, $"KMS GenerateDataKey for '{keyId}' returned an incomplete answer.");
+        }
+
+        return new GeneratedDataKey(plaintext, new EncryptedDataKey(ProviderId, Encoding.UTF8.GetBytes(response.KeyId), ciphertext), response.KeyId);
+    }
+
+    public async Task<byte[]> DecryptDataKeyAsync(EncryptedDataKey encryptedDataKey, IReadOnlyDictionary<string, string> encryptionContext, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(encryptedDataKey);
+        ArgumentNullException.ThrowIfNull(encryptionContext);
+        if (encryptedDataKey.ProviderId != ProviderId)
+        {
+            throw EnvelopeErrors.Invalid(EnvelopeErrors.NoDecryptableKey, $"The data key is from key provider '{encryptedDataKey.ProviderId}', not AWS KMS.");
+        }
+
+        var keyArn = encryptedDataKey.ProviderInfoText;
+        var request = new DecryptRequest
+        {
+            CiphertextBlob = new MemoryStream(encryptedDataKey.Ciphertext, writable: false),
+            EncryptionContext = new Dictionary<string, string>(encryptionContext),
+        };
+        if (keyArn.Length > 0)
+        {
+            request.KeyId = keyArn;
+        }
+
+        DecryptResponse response;
+        try
+        {
+            response = await _client.DecryptAsync(request, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception exception) when (exception is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+        {
+            throw Map(exception, "Decrypt", keyArn.Length > 0 ? keyArn : "(key named in the ciphertext)");
+        }
+
+        var plaintext = TakeAndZero(response.Plaintext);
+        if (plaintext.Length == 0 || (keyArn.Length > 0 && !string.Equals(response.KeyId, keyArn, StringComparison.Ordinal)))
+        {
+            CryptographicOperations.ZeroMemory(plaintext);
+            throw new NitroEnclaveException(EnvelopeErrors.KmsInvalidResponse, ErrorKind.InvalidData, $"KMS Decrypt answered for key '{response.KeyId}' instead of '{keyArn}'.");
+        }
+
+        return plaintext;
+    }
+
+    public void Dispose()
+    {
+        if (_ownsClient)
+        {
+            _client.Dispose();
+        }
+    }
+
+    /// <summary>Maps an AWS SDK failure to a stable error id; the message names the operation and key, never key material.</summary>
+    internal static NitroEnclaveException Map(Exception exception, string operation, string keyId)
+    {
+        var (id, kind) = exception switch
+        {
+            InvalidCiphertextException or IncorrectKeyException => (EnvelopeErrors.KmsInvalidCiphertext, ErrorKind.InvalidData),
+            NotFoundException => (EnvelopeErrors.KmsKeyNotFound, ErrorKind.NotFound),
+            DisabledException or KMSInvalidStateException => (EnvelopeErrors.KmsKeyDisabled, ErrorKind.InvalidOperation),
+            KeyUnavailableException or DependencyTimeoutException or KMSInternalException => (EnvelopeErrors.KmsUnavailable, ErrorKind.ResourceUnavailable),
+            AmazonServiceException { ErrorCode: "AccessDeniedException" or "AccessDenied" or "UnrecognizedClientException" or "InvalidSignatureException" or "ExpiredTokenException" }
+                => (EnvelopeErrors.KmsAccessDenied, ErrorKind.PermissionDenied),
+            AmazonServiceException { StatusCode: System.Net.HttpStatusCode.Forbidden } => (EnvelopeErrors.KmsAccessDenied, ErrorKind.PermissionDenied),
+            AmazonServiceException { StatusCode: >= System.Net.HttpStatusCode.InternalServerError } => (EnvelopeErrors.KmsUnavailable, ErrorKind.ResourceUnavailable),
+            AmazonServiceException => (EnvelopeErrors.KmsRequestFailed, ErrorKind.InvalidOperation),
+            HttpRequestException or SocketException or IOException or TimeoutException or OperationCanceledException or AmazonClientException
+                => (EnvelopeErrors.KmsUnavailable, ErrorKind.ResourceUnavailable),
+            _ => (EnvelopeErrors.KmsRequestFailed, ErrorKind.InvalidOperation),
+        };
+        var code = exception is AmazonServiceException service && !string.IsNullOrEmpty(service.ErrorCode) ? $" ({service.ErrorCode})" : string.Empty;
+        var what = id switch
+        {
+            EnvelopeErrors.KmsAccessDenied => "access was denied",
+            EnvelopeErrors.KmsInvalidCiphertext => "the ciphertext, its encryption context or the key does not match",
+            EnvelopeErrors.KmsKeyNotFound => "the key was not found",
+            EnvelopeErrors.KmsKeyDisabled => "the key is disabled or not usable now",
+            EnvelopeErrors.KmsUnavailable => "KMS could not be reached or is unavailable",
+            _ => "the request failed",
+        };
+        return new NitroEnclaveException(id, kind, $"KMS {operation} with key '{keyId}' failed: {what}{code}.", exception);
+    }
+
+    private static byte[] TakeAndZero(MemoryStream? stream)
+    {
+        if (stream is null)
+        {
+            return [];
+        }
+
+        var bytes = stream.ToArray();
+        if (stream.TryGetBuffer(out var buffer))
+        {
+            CryptographicOperations.ZeroMemory(buffer.Array.AsSpan(buffer.Offset, buffer.Count));
+        }
+
+        return bytes;
+    }
+}

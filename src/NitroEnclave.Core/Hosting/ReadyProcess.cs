@@ -1,0 +1,154 @@
+using System.Diagnostics;
+using System.Text.Json;
+
+namespace NitroEnclave.Hosting;
+
+/// <summary>
+/// A child server process that announces itself with one JSON line on standard output containing "event": "ready".
+/// Standard error goes to a log file. Stop asks it to finish (SIGTERM) and kills it only after a grace period.
+/// </summary>
+public sealed partial class ReadyProcess : IDisposable
+{
+    public const string StartFailed = "ChildProcessStartFailed";
+
+    private readonly Process _process;
+
+    private ReadyProcess(Process process, JsonElement ready, string? logPath)
+    {
+        _process = process;
+        Ready = ready;
+        LogPath = logPath;
+    }
+
+    /// <summary>The ready line, parsed.</summary>
+    public JsonElement Ready { get; }
+
+    public int ProcessId => _process.Id;
+
+    public string? LogPath { get; }
+
+    public bool HasExited => _process.HasExited;
+
+    /// <summary>Starts <paramref name="executable"/> and waits for its ready line; failure reports the process's own words from the log.</summary>
+    public static ReadyProcess Start(string executable, IEnumerable<string> arguments, string? logPath, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(arguments);
+        if (!File.Exists(executable))
+        {
+            throw new NitroEnclaveException(StartFailed, ErrorKind.NotFound, $"Cannot find {executable}; build the module first (dotnet build -c Release).");
+        }
+
+        var start = new ProcessStartInfo(executable)
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = logPath is not null,
+            RedirectStandardInput = true,
+            UseShellExecute = false,
+        };
+        foreach (var argument in arguments)
+        {
+            start.ArgumentList.Add(argument);
+        }
+
+        var process = Process.Start(start) ?? throw new NitroEnclaveException(StartFailed, ErrorKind.ResourceUnavailable, $"Cannot start {executable}.");
+        if (logPath is not null)
+        {
+            var log = new StreamWriter(logPath, append: true) { AutoFlush = true };
+            process.ErrorDataReceived += (_, e) =>
+            {
+                if (e.Data is not null)
+                {
+                    lock (log)
+                    {
+                        log.WriteLine(e.Data);
+                    }
+                }
+            };
+            process.Exited += (_, _) => log.Dispose();
+            process.EnableRaisingEvents = true;
+            process.BeginErrorReadLine();
+        }
+
+        try
+        {
+            var ready = WaitForReady(process, timeout, cancellationToken);
+            // Keep draining stdout so the child never blocks on a full pipe.
+            _ = process.StandardOutput.BaseStream.CopyToAsync(Stream.Null, CancellationToken.None);
+            return new ReadyProcess(process, ready, logPath);
+        }
+        catch
+        {
+            Kill(process);
+            process.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Asks the process to stop and waits; kills it after <paramref name="grace"/>.</summary>
+    public void Stop(TimeSpan grace)
+    {
+        if (!_process.HasExited)
+        {
+            _ = Signal(_process.Id, 15);
+            if (!_process.WaitForExit(grace))
+            {
+                Kill(_process);
+            }
+        }
+
+        _process.WaitForExit();
+    }
+
+    public void Dispose()
+    {
+        Stop(TimeSpan.FromSeconds(10));
+        _process.Dispose();
+    }
+
+    private static JsonElement WaitForReady(Process process, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        deadline.CancelAfter(timeout);
+        try
+        {
+            while (true)
+            {
+                var line = process.StandardOutput.ReadLineAsync(deadline.Token).AsTask().GetAwaiter().GetResult();
+                if (line is null)
+                {
+                    process.WaitForExit();
+                    throw new NitroEnclaveException(StartFailed, ErrorKind.ResourceUnavailable, $"{Path.GetFileName(process.StartInfo.FileName)} exited with code {process.ExitCode} before it was ready; see its log.");
+                }
+
+                if (line.StartsWith('{'))
+                {
+                    using var document = JsonDocument.Parse(line);
+                    if (document.RootElement.TryGetProperty("event", out var e) && e.GetString() == "ready")
+                    {
+                        return document.RootElement.Clone();
+                    }
+                }
+            }
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            throw new NitroEnclaveException(StartFailed, ErrorKind.OperationTimeout, $"{Path.GetFileName(process.StartInfo.FileName)} was not ready within {timeout.TotalSeconds:0} s.");
+        }
+    }
+
+    private static void Kill(Process process)
+    {
+        try
+        {
+            process.Kill(entireProcessTree: true);
+            process.WaitForExit();
+        }
+        catch (InvalidOperationException)
+        {
+            // Already gone.
+        }
+    }
+
+    [System.Runtime.InteropServices.LibraryImport("libc", EntryPoint = "kill", SetLastError = true)]
+    private static partial int Signal(int pid, int signal);
+}

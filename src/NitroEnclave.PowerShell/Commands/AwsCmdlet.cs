@@ -1,0 +1,89 @@
+using System.Management.Automation;
+using NitroEnclave.Aws;
+
+namespace NitroEnclave.PowerShell.Commands;
+
+/// <summary>
+/// The AWS parameters of AWS Tools for PowerShell, shared by every cmdlet that calls AWS. They resolve into a Core
+/// <see cref="AwsConnectionSettings"/>: this assembly never touches AWS SDK types (they live in the module's private
+/// load context), so -Credential is duck-typed: anything with GetCredentials() (an AWS.Tools AWSCredentials) or with
+/// AccessKey/SecretKey properties.
+/// </summary>
+public abstract class AwsCmdlet : NitroEnclaveCmdlet
+{
+    private const string StoredCredentialsVariable = "StoredAWSCredentials";
+    private const string StoredRegionVariable = "StoredAWSRegion";
+
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string? Region { get; set; }
+
+    [Parameter]
+    [Alias("StoredCredentials")]
+    [ValidateNotNullOrEmpty]
+    public string? ProfileName { get; set; }
+
+    [Parameter]
+    [Alias("AWSProfilesLocation", "ProfilesLocation")]
+    [ValidateNotNullOrEmpty]
+    public string? ProfileLocation { get; set; }
+
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string? AccessKey { get; set; }
+
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string? SecretKey { get; set; }
+
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string? SessionToken { get; set; }
+
+    [Parameter]
+    [ValidateNotNull]
+    public PSObject? Credential { get; set; }
+
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string? EndpointUrl { get; set; }
+
+    /// <summary>Resolves the AWS parameters and shell defaults; a bad combination stops the cmdlet.</summary>
+    protected AwsConnectionSettings ResolveAwsSettings()
+    {
+        try
+        {
+            var explicitKeys = AccessKey is null && SecretKey is null ? null : new AwsKeys(AccessKey ?? string.Empty, SecretKey ?? string.Empty, SessionToken);
+            var credential = Credential is null
+                ? null
+                : KeysFrom(Credential) ?? throw new NitroEnclaveException("AwsCredentialUnsupported", ErrorKind.InvalidArgument,
+                    "-Credential must be AWS credentials (an object with GetCredentials(), or with AccessKey and SecretKey).");
+            var stored = Unwrap(SessionState.PSVariable.GetValue(StoredCredentialsVariable));
+            var storedProfile = stored as string;
+            var storedKeys = stored is null or string ? null : KeysFrom(PSObject.AsPSObject(stored));
+            var storedRegion = Unwrap(SessionState.PSVariable.GetValue(StoredRegionVariable))?.ToString();
+            return AwsSettingsResolver.Resolve(explicitKeys, credential, ProfileName, ProfileLocation, storedKeys, storedProfile, Region, storedRegion, EndpointUrl);
+        }
+        catch (NitroEnclaveException exception)
+        {
+            ThrowTerminatingError(ToErrorRecord(exception, null));
+            throw;
+        }
+    }
+
+    private static object? Unwrap(object? value) => value is PSObject wrapped ? wrapped.BaseObject : value;
+
+    private static AwsKeys? KeysFrom(PSObject value)
+    {
+        var source = value;
+        if (value.Methods["GetCredentials"] is { } getCredentials)
+        {
+            source = PSObject.AsPSObject(getCredentials.Invoke());
+        }
+
+        var accessKey = source.Properties["AccessKey"]?.Value?.ToString();
+        var secretKey = source.Properties["SecretKey"]?.Value?.ToString();
+        var token = (source.Properties["Token"] ?? source.Properties["SessionToken"])?.Value?.ToString();
+        return string.IsNullOrEmpty(accessKey) || string.IsNullOrEmpty(secretKey) ? null : new AwsKeys(accessKey, secretKey, string.IsNullOrEmpty(token) ? null : token);
+    }
+}
