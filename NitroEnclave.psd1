@@ -12,6 +12,7 @@
         'Formats/NitroEnclave.Image.Format.ps1xml'
         'Formats/NitroEnclave.Attestation.Format.ps1xml'
         'Formats/NitroEnclave.Server.Format.ps1xml'
+        'Formats/NitroEnclave.LocalKms.Format.ps1xml'
         'Formats/NitroEnclave.Allocator.Format.ps1xml'
         'Formats/NitroEnclave.Enclave.Format.ps1xml'
     )
@@ -20,6 +21,9 @@
         'Get-EnclaveImage'
         'Test-EnclaveAttestation'
         'ConvertFrom-EnclaveAttestation'
+        'Start-LocalKms'
+        'Stop-LocalKms'
+        'Add-LocalKmsPrincipal'
         'Get-EnclaveAllocator'
         'Set-EnclaveAllocator'
         'New-EnclaveImage'

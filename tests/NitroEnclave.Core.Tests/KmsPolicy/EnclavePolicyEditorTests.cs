@@ -1,7 +1,7 @@
 using System.Text.Json;
-using NitroEnclave.KeyPolicy;
+using NitroEnclave.KmsPolicy;
 
-namespace NitroEnclave.Tests.KeyPolicy;
+namespace NitroEnclave.Tests.KmsPolicy;
 
 public sealed class EnclavePolicyEditorTests
 {
@@ -12,7 +12,7 @@ public sealed class EnclavePolicyEditorTests
     private static readonly string C = new('c', 96);
     private static readonly string D = new('d', 96);
 
-    private static string Data(string name) => File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "data", "keypolicy", name));
+    private static string Data(string name) => File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "data", "kmspolicy", name));
 
     private static EnclavePolicySettings Settings(string pcr0, string? pcr1 = null, string? pcr8 = null, bool generate = false, params string[] principals) =>
         new(EnclaveMeasurements.Create(pcr0, pcr1, null, pcr8), principals, generate);

@@ -1,7 +1,7 @@
 using System.Text;
 using System.Text.Json;
 
-namespace NitroEnclave.KeyPolicy;
+namespace NitroEnclave.KmsPolicy;
 
 /// <summary>
 /// Where the Statement array and each of its elements sit in a policy's UTF-8 text, found with Utf8JsonReader

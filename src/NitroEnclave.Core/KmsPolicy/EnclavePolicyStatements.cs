@@ -1,6 +1,6 @@
 using System.Text.RegularExpressions;
 
-namespace NitroEnclave.KeyPolicy;
+namespace NitroEnclave.KmsPolicy;
 
 /// <summary>What Set-KmsEnclavePolicy asks for: the measurements to pin, who may use the key from the enclave, and which operations.</summary>
 public sealed partial class EnclavePolicySettings

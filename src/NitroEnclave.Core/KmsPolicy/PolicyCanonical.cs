@@ -1,7 +1,7 @@
 using System.Text;
 using System.Text.Json;
 
-namespace NitroEnclave.KeyPolicy;
+namespace NitroEnclave.KmsPolicy;
 
 /// <summary>
 /// A canonical text form of a policy element for comparing meaning, not layout: object members sorted by name, and

@@ -1,6 +1,6 @@
-using NitroEnclave.KeyPolicy;
+using NitroEnclave.KmsPolicy;
 
-namespace NitroEnclave.Tests.KeyPolicy;
+namespace NitroEnclave.Tests.KmsPolicy;
 
 public sealed class KeyPolicyLockoutTests
 {
@@ -9,7 +9,7 @@ public sealed class KeyPolicyLockoutTests
     private const string Admin = "arn:aws:iam::111122223333:role/KeyAdmin";
     private static readonly string A = new('a', 96);
 
-    private static string Data(string name) => File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "data", "keypolicy", name));
+    private static string Data(string name) => File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "data", "kmspolicy", name));
 
     private static string Policy(params string[] statements) => "{\"Version\": \"2012-10-17\", \"Statement\": [" + string.Join(",", statements) + "]}";
 

@@ -1,4 +1,4 @@
-namespace NitroEnclave.KeyPolicy;
+namespace NitroEnclave.KmsPolicy;
 
 /// <summary>
 /// The enclave measurements a key policy pins, as the lowercase hex KMS compares against the attestation document.

@@ -1,6 +1,6 @@
 using System.Text.Json;
 
-namespace NitroEnclave.KeyPolicy;
+namespace NitroEnclave.KmsPolicy;
 
 /// <summary>One attestation condition a key policy statement holds: "this statement applies when KEY OPERATOR VALUES".</summary>
 public sealed class EnclavePolicyCondition

@@ -1,4 +1,4 @@
-namespace NitroEnclave.KeyPolicy;
+namespace NitroEnclave.KmsPolicy;
 
 /// <summary>The stable error ids of key-policy editing and the enclave-policy cmdlets.</summary>
 public static class KeyPolicyErrors

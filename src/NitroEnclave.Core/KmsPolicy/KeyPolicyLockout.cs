@@ -1,7 +1,7 @@
 using System.Text.Json;
 using System.Text.RegularExpressions;
 
-namespace NitroEnclave.KeyPolicy;
+namespace NitroEnclave.KmsPolicy;
 
 /// <summary>
 /// Lockout safety: would a new key policy take away someone's ability to change the policy (kms:PutKeyPolicy)?

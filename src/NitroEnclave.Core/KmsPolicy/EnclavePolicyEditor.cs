@@ -2,7 +2,7 @@ using System.Text;
 using System.Text.Encodings.Web;
 using System.Text.Json;
 
-namespace NitroEnclave.KeyPolicy;
+namespace NitroEnclave.KmsPolicy;
 
 /// <summary>What an edit did to the project's statements.</summary>
 public enum EnclavePolicyChange

@@ -1,0 +1,151 @@
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using System.Text.RegularExpressions;
+using NitroEnclave.LocalKms.Keys;
+
+namespace NitroEnclave.LocalKms.Identity;
+
+/// <summary>An authenticated caller: the principal an access key belongs to.</summary>
+internal sealed record Principal(string AccessKeyId, string Arn, string AccountId, string SecretAccessKey);
+
+/// <summary>
+/// Access keys and their principals, in principals.json (secrets wrapped under the master key). The file may be
+/// changed by add-principal while the server runs: an unknown access key makes the server re-read it when it changed.
+/// Writers serialize through a lock file, so two add-principal runs cannot lose each other's principal.
+/// </summary>
+internal sealed partial class PrincipalDirectory
+{
+    public const string FileName = "principals.json";
+    public const string AdminCredentialsFileName = "admin.credentials";
+    private const string LockFileName = "principals.lock";
+
+    private readonly string _dataPath;
+    private readonly MasterKey _masterKey;
+    private readonly Lock _lock = new();
+    private Dictionary<string, Principal> _byAccessKey = new(StringComparer.Ordinal);
+    private DateTime _loadedWriteTime;
+
+    public PrincipalDirectory(string dataPath, MasterKey masterKey)
+    {
+        _dataPath = dataPath;
+        _masterKey = masterKey;
+        Reload();
+    }
+
+    private string FilePath => Path.Combine(_dataPath, FileName);
+
+    public static string AdminArn(string accountId) => $"arn:aws:iam::{accountId}:user/admin";
+
+    /// <summary>The account a principal ARN belongs to, or null when the ARN is not an IAM or STS principal.</summary>
+    public static string? AccountOf(string arn)
+    {
+        var match = PrincipalArnPattern().Match(arn);
+        return match.Success ? match.Groups[1].Value : null;
+    }
+
+    public Principal? Find(string accessKeyId)
+    {
+        lock (_lock)
+        {
+            if (_byAccessKey.TryGetValue(accessKeyId, out var principal))
+            {
+                return principal;
+            }
+
+            if (File.Exists(FilePath) && File.GetLastWriteTimeUtc(FilePath) != _loadedWriteTime)
+            {
+                Reload();
+                return _byAccessKey.GetValueOrDefault(accessKeyId);
+            }
+
+            return null;
+        }
+    }
+
+    /// <summary>The administrator: the first principal, created (with admin.credentials) on first start.</summary>
+    public Principal EnsureAdmin(string accountId)
+    {
+        lock (_lock)
+        {
+            var adminArn = AdminArn(accountId);
+            var existing = _byAccessKey.Values.FirstOrDefault(p => p.Arn == adminArn);
+            if (existing is not null)
+            {
+                return existing;
+            }
+
+            var admin = Add(adminArn);
+            var credentials = $"[default]\naws_access_key_id = {admin.AccessKeyId}\naws_secret_access_key = {admin.SecretAccessKey}\n";
+            AtomicFile.Write(Path.Combine(_dataPath, AdminCredentialsFileName), Encoding.UTF8.GetBytes(credentials));
+            return admin;
+        }
+    }
+
+    /// <summary>Creates a new access key for <paramref name="arn"/> and saves it.</summary>
+    public Principal Add(string arn)
+    {
+        var account = AccountOf(arn) ?? throw new ArgumentException($"'{arn}' is not an IAM user or role ARN (arn:aws:iam::<account>:user/<name> or :role/<name>).", nameof(arn));
+        var principal = new Principal(NewAccessKeyId(), arn, account, NewSecretAccessKey());
+        lock (_lock)
+        {
+            using var fileLock = AcquireFileLock();
+            var stored = ReadFile();
+            stored.Principals.Add(new StoredPrincipal
+            {
+                AccessKeyId = principal.AccessKeyId,
+                Arn = arn,
+                WrappedSecret = _masterKey.Wrap(Encoding.UTF8.GetBytes(principal.SecretAccessKey), SecretPurpose(principal.AccessKeyId)),
+            });
+            AtomicFile.Write(FilePath, JsonSerializer.SerializeToUtf8Bytes(stored, StoreJsonContext.Default.StoredPrincipals));
+            Reload();
+        }
+
+        return principal;
+    }
+
+    private static string SecretPurpose(string accessKeyId) => "localkms:secret-access-key:" + accessKeyId;
+
+    /// <summary>Access key ids look like AWS's: AKIA and 16 base-32 characters.</summary>
+    private static string NewAccessKeyId() => "AKIA" + RandomNumberGenerator.GetString("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", 16);
+
+    private static string NewSecretAccessKey() =>
+        RandomNumberGenerator.GetString("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/", 40);
+
+    private FileStream AcquireFileLock()
+    {
+        var path = Path.Combine(_dataPath, LockFileName);
+        for (var attempt = 0; ; attempt++)
+        {
+            try
+            {
+                return new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
+            }
+            catch (IOException) when (attempt < 100)
+            {
+                Thread.Sleep(50);
+            }
+        }
+    }
+
+    private StoredPrincipals ReadFile() =>
+        File.Exists(FilePath)
+            ? JsonSerializer.Deserialize(File.ReadAllBytes(FilePath), StoreJsonContext.Default.StoredPrincipals) ?? new StoredPrincipals()
+            : new StoredPrincipals();
+
+    private void Reload()
+    {
+        _loadedWriteTime = File.Exists(FilePath) ? File.GetLastWriteTimeUtc(FilePath) : default;
+        var loaded = new Dictionary<string, Principal>(StringComparer.Ordinal);
+        foreach (var stored in ReadFile().Principals)
+        {
+            var secret = Encoding.UTF8.GetString(_masterKey.Unwrap(stored.WrappedSecret, SecretPurpose(stored.AccessKeyId)));
+            loaded[stored.AccessKeyId] = new Principal(stored.AccessKeyId, stored.Arn, AccountOf(stored.Arn) ?? string.Empty, secret);
+        }
+
+        _byAccessKey = loaded;
+    }
+
+    [GeneratedRegex(@"^arn:aws:(?:iam|sts)::(\d{12}):(?:user|role|assumed-role)/.+$")]
+    private static partial Regex PrincipalArnPattern();
+}

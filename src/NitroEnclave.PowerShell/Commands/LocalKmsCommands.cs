@@ -1,0 +1,148 @@
+using System.Management.Automation;
+using NitroEnclave.Kms;
+
+namespace NitroEnclave.PowerShell.Commands;
+
+/// <summary>Where the module keeps the local KMS server and its default data.</summary>
+internal static class LocalKmsLocations
+{
+    public static string ServerDirectory(PSCmdlet cmdlet) =>
+        Path.Combine(cmdlet.MyInvocation.MyCommand.Module?.ModuleBase ?? Path.GetDirectoryName(typeof(LocalKmsLocations).Assembly.Location)!, "localkms");
+
+    public static string DefaultDataPath() =>
+        Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.LocalApplicationData, Environment.SpecialFolderOption.Create), "NitroEnclave", "localkms");
+}
+
+/// <summary>Starts a local KMS-compatible endpoint on loopback and returns once it serves requests.</summary>
+[Cmdlet(VerbsLifecycle.Start, "LocalKms", SupportsShouldProcess = true)]
+[OutputType(typeof(LocalKmsInstance))]
+public sealed class StartLocalKmsCommand : NitroEnclaveCmdlet
+{
+    /// <summary>The TCP port on 127.0.0.1; 0 (the default) picks a free one.</summary>
+    [Parameter(Position = 0)]
+    [ValidateRange(0, 65535)]
+    public int Port { get; set; }
+
+    /// <summary>Where keys, aliases, policies and principals are kept; reused across starts.</summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string? DataPath { get; set; }
+
+    /// <summary>PEM files with the roots that Recipient attestation documents must chain to.</summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string[] TrustedRootPath { get; set; } = [];
+
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string? Region { get; set; }
+
+    [Parameter]
+    [ValidatePattern(@"^\d{12}$")]
+    public string? AccountId { get; set; }
+
+    protected override void EndProcessing()
+    {
+        var dataPath = DataPath is null ? LocalKmsLocations.DefaultDataPath() : SessionState.Path.GetUnresolvedProviderPathFromPSPath(DataPath);
+        var problems = new List<ErrorRecord>();
+        var roots = TrustedRootPath.SelectMany(p => FilePathResolver.Resolve(this, p, literal: false, problems.Add)).ToList();
+        if (problems.Count > 0)
+        {
+            // Starting without a root the caller asked for would refuse every Recipient later, far from the cause.
+            ThrowTerminatingError(problems[0]);
+        }
+
+        if (!ShouldProcess(dataPath, "Start local KMS"))
+        {
+            return;
+        }
+
+        try
+        {
+            WriteObject(LocalKmsProcess.Start(new LocalKmsStartOptions
+            {
+                ServerDirectory = LocalKmsLocations.ServerDirectory(this),
+                DataPath = dataPath,
+                Port = Port,
+                TrustedRootPaths = roots,
+                Region = Region,
+                AccountId = AccountId,
+            }, CancellationToken));
+        }
+        catch (OperationCanceledException)
+        {
+            throw new PipelineStoppedException();
+        }
+        catch (NitroEnclaveException ex)
+        {
+            ThrowTerminatingError(ToErrorRecord(ex, dataPath));
+        }
+    }
+}
+
+/// <summary>Stops local KMS servers: pipe the objects Start-LocalKms returned, or give process ids.</summary>
+[Cmdlet(VerbsLifecycle.Stop, "LocalKms", SupportsShouldProcess = true)]
+[OutputType(typeof(void))]
+public sealed class StopLocalKmsCommand : NitroEnclaveCmdlet
+{
+    [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true)]
+    [Alias("Id")]
+    public int[] ProcessId { get; set; } = [];
+
+    protected override void ProcessRecord()
+    {
+        foreach (var id in ProcessId)
+        {
+            if (!ShouldProcess($"local KMS process {id}", "Stop"))
+            {
+                continue;
+            }
+
+            try
+            {
+                LocalKmsProcess.Stop(id);
+            }
+            catch (NitroEnclaveException ex)
+            {
+                WriteItemError(ex, id);
+            }
+        }
+    }
+}
+
+/// <summary>Adds a principal (for example the parent instance's role) with its own access key to a local KMS data path.</summary>
+[Cmdlet(VerbsCommon.Add, "LocalKmsPrincipal", SupportsShouldProcess = true)]
+[OutputType(typeof(LocalKmsPrincipal))]
+public sealed class AddLocalKmsPrincipalCommand : NitroEnclaveCmdlet
+{
+    /// <summary>The principal's ARN, for example arn:aws:iam::111122223333:role/ParentInstance.</summary>
+    [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true)]
+    [ValidateNotNullOrEmpty]
+    public string[] Arn { get; set; } = [];
+
+    /// <summary>The server's data path; pipe a Start-LocalKms object to use its own.</summary>
+    [Parameter(ValueFromPipelineByPropertyName = true)]
+    [ValidateNotNullOrEmpty]
+    public string? DataPath { get; set; }
+
+    protected override void ProcessRecord()
+    {
+        var dataPath = DataPath is null ? LocalKmsLocations.DefaultDataPath() : SessionState.Path.GetUnresolvedProviderPathFromPSPath(DataPath);
+        foreach (var arn in Arn)
+        {
+            if (!ShouldProcess(arn, $"Add a principal with a new access key to {dataPath}"))
+            {
+                continue;
+            }
+
+            try
+            {
+                WriteObject(LocalKmsProcess.AddPrincipal(LocalKmsLocations.ServerDirectory(this), dataPath, arn));
+            }
+            catch (NitroEnclaveException ex)
+            {
+                WriteItemError(ex, arn);
+            }
+        }
+    }
+}
