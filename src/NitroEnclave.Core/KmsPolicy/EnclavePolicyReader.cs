@@ -62,7 +62,7 @@ public static class EnclavePolicyReader
             {
                 foreach (var key in op.Value.EnumerateObject())
                 {
-                    if (key.Name.StartsWith(EnclaveMeasurements.ConditionKeyPrefix, StringComparison.OrdinalIgnoreCase))
+                    if (key.Name.StartsWith(PinnedMeasurements.ConditionKeyPrefix, StringComparison.OrdinalIgnoreCase))
                     {
                         conditions.Add(new EnclavePolicyCondition(sid, effect, principals, actions, key.Name, op.Name, Strings(key.Value)));
                     }

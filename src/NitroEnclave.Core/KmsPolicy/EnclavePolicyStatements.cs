@@ -11,7 +11,7 @@ public sealed partial class EnclavePolicySettings
     /// principals of the project's existing allow statement, if there is one.
     /// </param>
     /// <param name="includeGenerateDataKey">Also allow kms:GenerateDataKey and kms:GenerateRandom under attestation.</param>
-    public EnclavePolicySettings(EnclaveMeasurements measurements, IEnumerable<string>? principals = null, bool includeGenerateDataKey = false)
+    public EnclavePolicySettings(PinnedMeasurements measurements, IEnumerable<string>? principals = null, bool includeGenerateDataKey = false)
     {
         ArgumentNullException.ThrowIfNull(measurements);
         var list = new List<string>();
@@ -35,7 +35,7 @@ public sealed partial class EnclavePolicySettings
         IncludeGenerateDataKey = includeGenerateDataKey;
     }
 
-    public EnclaveMeasurements Measurements { get; }
+    public PinnedMeasurements Measurements { get; }
 
     public IReadOnlyList<string> Principals { get; }
 
@@ -74,7 +74,7 @@ public static class EnclavePolicyStatements
         || (sid is not null && sid.StartsWith(DenySidPrefix, StringComparison.Ordinal) && MeasurementNames.Contains(sid[DenySidPrefix.Length..], StringComparer.Ordinal));
 
     /// <summary>The Sid of the Deny statement for one condition key (kms:RecipientAttestation:PCR0 -> ...DecryptPCR0).</summary>
-    public static string DenySid(string conditionKey) => DenySidPrefix + conditionKey[EnclaveMeasurements.ConditionKeyPrefix.Length..];
+    public static string DenySid(string conditionKey) => DenySidPrefix + conditionKey[PinnedMeasurements.ConditionKeyPrefix.Length..];
 
     public static IReadOnlyList<string> AllowedActions(bool includeGenerateDataKey) =>
         includeGenerateDataKey ? ["kms:Decrypt", "kms:GenerateDataKey", "kms:GenerateRandom"] : ["kms:Decrypt"];

@@ -1,6 +1,9 @@
 namespace NitroEnclave.KmsPolicy;
 
-/// <summary>The stable error ids of key-policy editing and the enclave-policy cmdlets.</summary>
+/// <summary>
+/// The stable error ids of key-policy editing and the enclave-policy cmdlets. Failures of the KMS calls themselves use
+/// the ids of <see cref="Envelope.EnvelopeErrors"/> (KmsKeyNotFound, KmsAccessDenied, KmsUnavailable, KmsRequestFailed).
+/// </summary>
 public static class KeyPolicyErrors
 {
     public const string PolicyInvalid = "KeyPolicyInvalid";
@@ -10,8 +13,7 @@ public static class KeyPolicyErrors
     public const string ImageSha384Mismatch = "EnclaveImageSha384Mismatch";
     public const string PrincipalInvalid = "KeyPolicyPrincipalInvalid";
     public const string Lockout = "KeyPolicyLockout";
-    public const string KeyNotFound = "KmsKeyNotFound";
-    public const string AccessDenied = "KmsAccessDenied";
-    public const string KmsRequestFailed = "KmsRequestFailed";
-    public const string KmsUnreachable = "KmsUnreachable";
+
+    /// <summary>KMS refused the new policy (MalformedPolicyDocumentException, which includes KMS's own lockout check).</summary>
+    public const string PolicyRejected = "KmsKeyPolicyRejected";
 }

@@ -135,7 +135,7 @@ public static partial class KeyPolicyLockout
         {
             foreach (var key in op.Value.EnumerateObject())
             {
-                var outcome = key.Name.StartsWith(EnclaveMeasurements.ConditionKeyPrefix, StringComparison.OrdinalIgnoreCase)
+                var outcome = key.Name.StartsWith(PinnedMeasurements.ConditionKeyPrefix, StringComparison.OrdinalIgnoreCase)
                     ? AbsentKey(op.Name, EnclavePolicyReader.Strings(key.Value))
                     : Outcome.Unknown;
                 if (outcome == Outcome.False)

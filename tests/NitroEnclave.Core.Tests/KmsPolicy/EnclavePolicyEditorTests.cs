@@ -15,7 +15,7 @@ public sealed class EnclavePolicyEditorTests
     private static string Data(string name) => File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "data", "kmspolicy", name));
 
     private static EnclavePolicySettings Settings(string pcr0, string? pcr1 = null, string? pcr8 = null, bool generate = false, params string[] principals) =>
-        new(EnclaveMeasurements.Create(pcr0, pcr1, null, pcr8), principals, generate);
+        new(PinnedMeasurements.Create(pcr0, pcr1, null, pcr8), principals, generate);
 
     private static List<string> Sids(string policy)
     {
@@ -227,7 +227,7 @@ public sealed class EnclavePolicyEditorTests
         };
         var image = imageFill == "b" ? "b" : Value(imageFill);
 
-        var exception = Assert.Throws<NitroEnclaveException>(() => EnclaveMeasurements.Create(Value(pcr0Fill), null, null, null, image));
+        var exception = Assert.Throws<NitroEnclaveException>(() => PinnedMeasurements.Create(Value(pcr0Fill), null, null, null, image));
 
         Assert.Equal(errorId, exception.ErrorId);
         Assert.Equal(ErrorKind.InvalidArgument, exception.Kind);
@@ -236,7 +236,7 @@ public sealed class EnclavePolicyEditorTests
     [Fact]
     public void Measurements_are_lowercased_and_image_defaults_to_pcr0()
     {
-        var measurements = EnclaveMeasurements.Create(" " + A.ToUpperInvariant() + " ", null, B.ToUpperInvariant(), null);
+        var measurements = PinnedMeasurements.Create(" " + A.ToUpperInvariant() + " ", null, B.ToUpperInvariant(), null);
 
         Assert.Equal(A, measurements.Pcr0);
         Assert.Equal(A, measurements.ImageSha384);
@@ -257,7 +257,7 @@ public sealed class EnclavePolicyEditorTests
     [InlineData("role/Enclave", false)]
     public void Principals_are_validated(string principal, bool valid)
     {
-        var measurements = EnclaveMeasurements.Create(A, null, null, null);
+        var measurements = PinnedMeasurements.Create(A, null, null, null);
         if (valid)
         {
             Assert.Equal([principal], new EnclavePolicySettings(measurements, [principal]).Principals);

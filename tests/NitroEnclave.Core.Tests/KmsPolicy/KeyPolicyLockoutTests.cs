@@ -22,7 +22,7 @@ public sealed class KeyPolicyLockoutTests
     public void Adding_or_removing_the_enclave_statements_locks_nobody_out(string file)
     {
         var before = Data(file);
-        var settings = new EnclavePolicySettings(EnclaveMeasurements.Create(A, A, A, A), ["arn:aws:iam::111122223333:role/Enclave"], includeGenerateDataKey: true);
+        var settings = new EnclavePolicySettings(PinnedMeasurements.Create(A, A, A, A), ["arn:aws:iam::111122223333:role/Enclave"], includeGenerateDataKey: true);
         var added = EnclavePolicyEditor.Apply(before, settings).PolicyText;
 
         Assert.Empty(KeyPolicyLockout.LockedOut(before, added, Account, Admin));

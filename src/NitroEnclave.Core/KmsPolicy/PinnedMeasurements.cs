@@ -4,11 +4,11 @@ namespace NitroEnclave.KmsPolicy;
 /// The enclave measurements a key policy pins, as the lowercase hex KMS compares against the attestation document.
 /// Only the measurements given are pinned; ImageSha384 is the same value as PCR0 (nitro.md section 7) and defaults to it.
 /// </summary>
-public sealed class EnclaveMeasurements
+public sealed class PinnedMeasurements
 {
     public const string ConditionKeyPrefix = "kms:RecipientAttestation:";
 
-    private EnclaveMeasurements(IReadOnlyList<KeyValuePair<string, string>> conditionValues) => ConditionValues = conditionValues;
+    private PinnedMeasurements(IReadOnlyList<KeyValuePair<string, string>> conditionValues) => ConditionValues = conditionValues;
 
     /// <summary>Condition key (for example kms:RecipientAttestation:PCR0) and pinned value, in a fixed order.</summary>
     public IReadOnlyList<KeyValuePair<string, string>> ConditionValues { get; }
@@ -27,7 +27,7 @@ public sealed class EnclaveMeasurements
     /// Validates and lowercases the values (96 hex digits each). At least one is required. All-zero values are refused:
     /// every debug-mode enclave reports them, so pinning them would let any debug enclave decrypt.
     /// </summary>
-    public static EnclaveMeasurements Create(string? pcr0, string? pcr1, string? pcr2, string? pcr8, string? imageSha384 = null)
+    public static PinnedMeasurements Create(string? pcr0, string? pcr1, string? pcr2, string? pcr8, string? imageSha384 = null)
     {
         var pcr0Value = Normalise("PCR0", pcr0);
         var imageValue = Normalise("ImageSha384", imageSha384);
@@ -57,7 +57,7 @@ public sealed class EnclaveMeasurements
                 "Give at least one measurement (PCR0, PCR1, PCR2, PCR8 or ImageSha384), for example from Get-EnclavePcr.");
         }
 
-        return new EnclaveMeasurements(values);
+        return new PinnedMeasurements(values);
     }
 
     private string? ValueOf(string name) =>
