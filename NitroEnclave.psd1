@@ -34,6 +34,9 @@
         'Get-Enclave'
         'Stop-Enclave'
         'Get-EnclaveAttestation'
+        'Invoke-EnclaveDetection'
+        'Start-EnclaveSimulation'
+        'Stop-EnclaveSimulation'
     )
     FunctionsToExport      = @()
     VariablesToExport      = @()
