@@ -31,6 +31,7 @@
         'Get-Enclave'
         'Stop-Enclave'
         'Get-EnclaveAttestation'
+        'Export-EnclaveDetectionImage'
     )
     FunctionsToExport      = @()
     VariablesToExport      = @()
