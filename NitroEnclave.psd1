@@ -13,6 +13,7 @@
         'Formats/NitroEnclave.Attestation.Format.ps1xml'
         'Formats/NitroEnclave.Server.Format.ps1xml'
         'Formats/NitroEnclave.LocalKms.Format.ps1xml'
+        'Formats/NitroEnclave.KmsPolicy.Format.ps1xml'
         'Formats/NitroEnclave.Allocator.Format.ps1xml'
         'Formats/NitroEnclave.Enclave.Format.ps1xml'
     )
@@ -24,6 +25,8 @@
         'Start-LocalKms'
         'Stop-LocalKms'
         'Add-LocalKmsPrincipal'
+        'Get-KmsEnclavePolicy'
+        'Set-KmsEnclavePolicy'
         'Get-EnclaveAllocator'
         'Set-EnclaveAllocator'
         'New-EnclaveImage'
@@ -31,7 +34,10 @@
         'Get-Enclave'
         'Stop-Enclave'
         'Get-EnclaveAttestation'
+        'Invoke-EnclaveDetection'
         'Export-EnclaveDetectionImage'
+        'Start-EnclaveSimulation'
+        'Stop-EnclaveSimulation'
     )
     FunctionsToExport      = @()
     VariablesToExport      = @()

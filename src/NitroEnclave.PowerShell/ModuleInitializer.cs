@@ -10,7 +10,7 @@ namespace NitroEnclave.PowerShell;
 /// The cmdlet assembly itself sits in the default context and references only NitroEnclave.Core and
 /// NitroEnclave.Detection; everything they need then resolves inside the private context from the deps folder.
 /// </summary>
-public sealed class ModuleInitializer : IModuleAssemblyInitializer
+public sealed class ModuleInitializer : IModuleAssemblyInitializer, IModuleAssemblyCleanup
 {
     private static readonly string DependencyDirectory =
         Path.Combine(Path.GetDirectoryName(typeof(ModuleInitializer).Assembly.Location)!, "deps");
@@ -26,6 +26,12 @@ public sealed class ModuleInitializer : IModuleAssemblyInitializer
             AssemblyLoadContext.Default.Resolving += ResolveCore;
         }
     }
+
+    /// <summary>Removing the module stops the session's enclave simulation, as ending the session does.</summary>
+    public void OnRemove(PSModuleInfo psModuleInfo) => StopSimulation();
+
+    // Kept apart so the Core types it touches load only after OnImport registered the resolver.
+    private static void StopSimulation() => Commands.SimulationRegistry.Stop(System.Management.Automation.Runspaces.Runspace.DefaultRunspace);
 
     private static Assembly? ResolveCore(AssemblyLoadContext defaultContext, AssemblyName name) =>
         name.Name is "NitroEnclave.Core" or "NitroEnclave.Detection" ? PrivateContext.LoadFromAssemblyName(name) : null;

@@ -2,6 +2,7 @@ using System.Text;
 using Amazon.KeyManagementService;
 using Amazon.KeyManagementService.Model;
 using Amazon.Runtime;
+using NitroEnclave.Tests;
 
 namespace NitroEnclave.LocalKms.Tests;
 

@@ -1,6 +1,7 @@
 using System.Text;
 using Amazon.KeyManagementService;
 using Amazon.KeyManagementService.Model;
+using NitroEnclave.Tests;
 
 namespace NitroEnclave.LocalKms.Tests;
 

@@ -1,5 +1,6 @@
 using Amazon.KeyManagementService.Model;
 using Amazon.Runtime;
+using NitroEnclave.Tests;
 
 namespace NitroEnclave.LocalKms.Tests;
 

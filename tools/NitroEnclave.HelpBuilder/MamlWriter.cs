@@ -22,7 +22,8 @@ internal static partial class MamlWriter
         ["Confirm"] = "Prompts you for confirmation before running the cmdlet.",
     };
 
-    public static void Write(string path, IReadOnlyList<(CmdletMetadata Cmdlet, HelpDocument Help)> commands)
+    /// <param name="shared">Descriptions of parameters several cmdlets share (the AWS ones), used when a cmdlet's own source has none.</param>
+    public static void Write(string path, IReadOnlyList<(CmdletMetadata Cmdlet, HelpDocument Help)> commands, IReadOnlyDictionary<string, Section> shared)
     {
         var settings = new XmlWriterSettings { Indent = true, Encoding = new System.Text.UTF8Encoding(false) };
         using var writer = XmlWriter.Create(path, settings);
@@ -31,14 +32,14 @@ internal static partial class MamlWriter
         writer.WriteAttributeString("schema", "maml");
         foreach (var (cmdlet, help) in commands)
         {
-            WriteCommand(writer, cmdlet, help);
+            WriteCommand(writer, cmdlet, help, shared);
         }
 
         writer.WriteEndElement();
         writer.WriteEndDocument();
     }
 
-    private static void WriteCommand(XmlWriter w, CmdletMetadata cmdlet, HelpDocument help)
+    private static void WriteCommand(XmlWriter w, CmdletMetadata cmdlet, HelpDocument help, IReadOnlyDictionary<string, Section> shared)
     {
         w.WriteStartElement("command", "command", Command);
         w.WriteAttributeString("xmlns", "maml", null, Maml);
@@ -79,8 +80,8 @@ internal static partial class MamlWriter
         {
             // One entry per parameter: required only when every set requires it; a position only when all sets agree.
             var positions = parameter.Sets.Select(s => s.Position).Distinct().ToList();
-            var description = documented.TryGetValue(parameter.Name, out var text)
-                ? text.Blocks
+            var description = documented.TryGetValue(parameter.Name, out var text) ? text.Blocks
+                : shared.TryGetValue(parameter.Name, out var common) ? common.Blocks
                 : ShouldProcessParameters.TryGetValue(parameter.Name, out var standard) ? [new Block(BlockKind.Paragraph, standard)] : [];
             WriteParameter(
                 w,

@@ -20,6 +20,12 @@ try
         throw new HelpSourceException(document.Path, 1, $"The title '{document.Title}' must match the file name.");
     }
 
+    // help/src/shared/*.md: parameters several cmdlets share, described once.
+    var sharedDir = Path.Combine(sourceDir, "shared");
+    var shared = (Directory.Exists(sharedDir) ? Directory.EnumerateFiles(sharedDir, "*.md") : [])
+        .Select(path => HelpMarkdown.Parse(path, File.ReadAllText(path)))
+        .SelectMany(d => d.Find("Parameters")?.Items ?? [])
+        .ToDictionary(i => i.Heading.TrimStart('-'), StringComparer.OrdinalIgnoreCase);
     var cmdlets = CmdletMetadataReader.Read(assemblyPath, File.ReadAllLines(referenceList).Where(l => l.Length > 0));
     var byName = documents.ToDictionary(d => d.Title, StringComparer.OrdinalIgnoreCase);
     var commands = cmdlets
@@ -30,7 +36,7 @@ try
 
     Directory.CreateDirectory(outputDir);
     var mamlPath = Path.Combine(outputDir, Path.GetFileName(assemblyPath) + "-Help.xml");
-    WriteAtomically(mamlPath, temp => MamlWriter.Write(temp, commands));
+    WriteAtomically(mamlPath, temp => MamlWriter.Write(temp, commands, shared));
     foreach (var topic in documents.Where(d => d.Title.StartsWith("about_", StringComparison.Ordinal)))
     {
         WriteAtomically(Path.Combine(outputDir, topic.Title + ".help.txt"), temp => File.WriteAllText(temp, AboutTopicWriter.Render(topic)));

@@ -139,6 +139,27 @@ public static class AwsClientFactory
         return credentials is null ? new AmazonKeyManagementServiceClient(config) : new AmazonKeyManagementServiceClient(credentials, config);
     }
 
+    /// <summary>
+    /// The concrete keys and region the settings stand for, resolved here on the parent (profile, shell defaults, the
+    /// SDK chain with IMDSv2 on EC2) so they can be handed to the enclave for its own KMS call.
+    /// </summary>
+    public static NitroEnclave.Protocol.AwsCallerCredentials ResolveCallerCredentials(AwsConnectionSettings settings)
+    {
+        ArgumentNullException.ThrowIfNull(settings);
+        var credentials = Credentials(settings, out var profileRegion) ?? Amazon.Runtime.Credentials.DefaultAWSCredentialsIdentityResolver.GetCredentials();
+        var region = settings.Region ?? profileRegion ?? FallbackRegionFactory.GetRegionEndpoint()?.SystemName
+            ?? throw new NitroEnclaveException(AwsSettingsResolver.RegionMissing, ErrorKind.InvalidArgument,
+                "No AWS region: pass -Region, run Set-DefaultAWSRegion, set AWS_REGION or configure one in the profile.");
+        var keys = credentials.GetCredentials();
+        return new NitroEnclave.Protocol.AwsCallerCredentials
+        {
+            AccessKeyId = keys.AccessKey,
+            SecretAccessKey = keys.SecretKey,
+            SessionToken = string.IsNullOrEmpty(keys.Token) ? null : keys.Token,
+            Region = region,
+        };
+    }
+
     private static AWSCredentials? Credentials(AwsConnectionSettings settings, out string? profileRegion)
     {
         profileRegion = null;

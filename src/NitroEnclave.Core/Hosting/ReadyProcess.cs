@@ -4,7 +4,7 @@ using System.Text.Json;
 namespace NitroEnclave.Hosting;
 
 /// <summary>
-/// A child server process that announces itself with one JSON line on standard output containing "event": "ready".
+/// A child server process that announces it is ready by printing its first JSON object line on standard output.
 /// Standard error goes to a log file. Stop asks it to finish (SIGTERM) and kills it only after a grace period.
 /// </summary>
 public sealed partial class ReadyProcess : IDisposable
@@ -123,10 +123,7 @@ public sealed partial class ReadyProcess : IDisposable
                 if (line.StartsWith('{'))
                 {
                     using var document = JsonDocument.Parse(line);
-                    if (document.RootElement.TryGetProperty("event", out var e) && e.GetString() == "ready")
-                    {
-                        return document.RootElement.Clone();
-                    }
+                    return document.RootElement.Clone();
                 }
             }
         }

@@ -278,7 +278,7 @@ public static class LocalKmsProcess
     }
 
     /// <summary>admin.credentials is an AWS shared credentials file: usable as AWS_SHARED_CREDENTIALS_FILE too.</summary>
-    private static string ReadAdminSecret(string dataPath, string accessKey)
+    internal static string ReadAdminSecret(string dataPath, string accessKey)
     {
         var path = Path.Combine(dataPath, "admin.credentials");
         string? keyId = null, secret = null;

@@ -150,6 +150,38 @@ public abstract class EnclaveImageCommandBase : NitroEnclaveCmdlet
 [OutputType(typeof(EnclaveMeasurements))]
 public sealed class GetEnclavePcrCommand : EnclaveImageCommandBase
 {
+    private const string SimulationSet = "Simulation";
+
+    /// <summary>The PCRs the session's enclave simulation reports (Start-EnclaveSimulation).</summary>
+    [Parameter(Mandatory = true, ParameterSetName = SimulationSet)]
+    public SwitchParameter Simulation { get; set; }
+
+    protected override void ProcessRecord()
+    {
+        if (ParameterSetName != SimulationSet)
+        {
+            base.ProcessRecord();
+        }
+    }
+
+    protected override void EndProcessing()
+    {
+        if (ParameterSetName != SimulationSet)
+        {
+            base.EndProcessing();
+            return;
+        }
+
+        if (SimulationRegistry.Current(System.Management.Automation.Runspaces.Runspace.DefaultRunspace) is { } simulation)
+        {
+            WriteObject(simulation.Pcrs);
+        }
+        else
+        {
+            ThrowTerminatingError(ToErrorRecord(new NitroEnclaveException("SimulationNotRunning", ErrorKind.InvalidOperation, "No enclave simulation is running in this session: start one with Start-EnclaveSimulation."), null));
+        }
+    }
+
     protected override void WriteImage(EnclaveImage image) => WriteObject(image.Measurements);
 }
 

@@ -5,9 +5,57 @@ using NitroEnclave.Protocol;
 namespace NitroEnclave.PowerShell.Commands;
 
 /// <summary>
-/// Cmdlets that talk to the enclave server. The server is named by -Endpoint (tcp://, unix:, vsock://), by -Cid and
-/// -Port, by -EnclaveName, or found as the only running enclave through nitro-cli describe-enclaves.
+/// Finds the enclave server named by -Endpoint (tcp://, unix:, vsock://), by -Cid and -Port, by -EnclaveName, or as
+/// the only running enclave through nitro-cli describe-enclaves.
 /// </summary>
+internal static class EnclaveTarget
+{
+    public static EnclaveEndpoint Resolve(Cmdlet cmdlet, string? endpoint, uint? cid, string? enclaveName, int port, CancellationToken cancellationToken)
+    {
+        try
+        {
+            if (endpoint is not null)
+            {
+                if (cid is not null || enclaveName is not null)
+                {
+                    throw new NitroEnclaveException("EndpointConflict", ErrorKind.InvalidArgument, "Give either -Endpoint, or -Cid, or -EnclaveName, not several.");
+                }
+
+                return EnclaveEndpoint.Parse(endpoint);
+            }
+
+            if (cid is { } vsockCid)
+            {
+                return enclaveName is null
+                    ? EnclaveEndpoint.Vsock(vsockCid, port)
+                    : throw new NitroEnclaveException("EndpointConflict", ErrorKind.InvalidArgument, "Give either -Cid or -EnclaveName, not both.");
+            }
+
+            cmdlet.WriteVerbose("Looking for the enclave with nitro-cli describe-enclaves.");
+            return EnclaveLocator.Locate(NitroCli.Locate().DescribeEnclaves(cancellationToken), enclaveName, port);
+        }
+        catch (NitroEnclaveException ex)
+        {
+            cmdlet.ThrowTerminatingError(NitroEnclaveCmdlet.ToErrorRecord(ex, endpoint ?? enclaveName ?? (object?)cid));
+            throw;
+        }
+    }
+
+    /// <summary>Runs an async call to completion on the pipeline thread; Ctrl+C (the cancellation token) stops the pipeline.</summary>
+    public static T Wait<T>(Task<T> task, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return task.GetAwaiter().GetResult();
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            throw new PipelineStoppedException();
+        }
+    }
+}
+
+/// <summary>Cmdlets that talk to the enclave server and need no AWS parameters.</summary>
 public abstract class EnclaveServerCmdlet : NitroEnclaveCmdlet
 {
     /// <summary>tcp://HOST:PORT, unix:/path or vsock://CID:PORT. Start-EnclaveSimulation sets it as a session default.</summary>
@@ -35,50 +83,9 @@ public abstract class EnclaveServerCmdlet : NitroEnclaveCmdlet
     [ValidateRange(1, 3600)]
     public int TimeoutSec { get; set; } = 120;
 
-    /// <summary>The endpoint these parameters name; a bad combination or no enclave found ends the command.</summary>
-    protected EnclaveEndpoint ResolveEndpoint()
-    {
-        try
-        {
-            if (Endpoint is not null)
-            {
-                if (Cid is not null || EnclaveName is not null)
-                {
-                    throw new NitroEnclaveException("EndpointConflict", ErrorKind.InvalidArgument, "Give either -Endpoint, or -Cid, or -EnclaveName, not several.");
-                }
-
-                return EnclaveEndpoint.Parse(Endpoint);
-            }
-
-            if (Cid is { } cid)
-            {
-                return EnclaveName is null
-                    ? EnclaveEndpoint.Vsock(cid, Port)
-                    : throw new NitroEnclaveException("EndpointConflict", ErrorKind.InvalidArgument, "Give either -Cid or -EnclaveName, not both.");
-            }
-
-            WriteVerbose("Looking for the enclave with nitro-cli describe-enclaves.");
-            return EnclaveLocator.Locate(NitroCli.Locate().DescribeEnclaves(CancellationToken), EnclaveName, Port);
-        }
-        catch (NitroEnclaveException ex)
-        {
-            ThrowTerminatingError(ToErrorRecord(ex, Endpoint ?? EnclaveName ?? (object?)Cid));
-            throw;
-        }
-    }
+    protected EnclaveEndpoint ResolveEndpoint() => EnclaveTarget.Resolve(this, Endpoint, Cid, EnclaveName, Port, CancellationToken);
 
     protected EnclaveClient CreateClient(EnclaveEndpoint endpoint) => new(endpoint, TimeSpan.FromSeconds(TimeoutSec));
 
-    /// <summary>Runs an async call to completion on the pipeline thread; Ctrl+C cancels it.</summary>
-    protected T Wait<T>(Task<T> task)
-    {
-        try
-        {
-            return task.GetAwaiter().GetResult();
-        }
-        catch (OperationCanceledException) when (CancellationToken.IsCancellationRequested)
-        {
-            throw new PipelineStoppedException();
-        }
-    }
+    protected T Wait<T>(Task<T> task) => EnclaveTarget.Wait(task, CancellationToken);
 }

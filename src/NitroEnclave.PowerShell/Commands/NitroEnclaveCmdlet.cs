@@ -32,7 +32,7 @@ public abstract class NitroEnclaveCmdlet : PSCmdlet, IDisposable
         _ => ErrorCategory.InvalidOperation,
     };
 
-    protected static ErrorRecord ToErrorRecord(NitroEnclaveException exception, object? target) =>
+    internal static ErrorRecord ToErrorRecord(NitroEnclaveException exception, object? target) =>
         new(exception, exception.ErrorId, CategoryOf(exception.Kind), target);
 
     protected static ErrorRecord ToErrorRecord(Exception exception, string errorId, ErrorCategory category, object? target) =>

@@ -4,7 +4,7 @@ using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
 
-namespace NitroEnclave.LocalKms.Tests;
+namespace NitroEnclave.Tests;
 
 /// <summary>
 /// Sends hand-made requests (bad JSON, huge bodies, unknown targets, stale dates) that the SDK would never produce,

@@ -1,0 +1,127 @@
+using Amazon.KeyManagementService;
+using Amazon.KeyManagementService.Model;
+using NitroEnclave.Aws;
+using NitroEnclave.Envelope;
+
+namespace NitroEnclave.KmsPolicy;
+
+/// <summary>A KMS key's policy as read: which key, and the policy text with the enclave conditions it holds.</summary>
+public sealed class KmsEnclavePolicy
+{
+    public KmsEnclavePolicy(string keyId, string keyArn, string accountId, string policy)
+    {
+        KeyId = keyId;
+        KeyArn = keyArn;
+        AccountId = accountId;
+        Policy = policy;
+        Conditions = EnclavePolicyReader.Conditions(policy);
+    }
+
+    public string KeyId { get; }
+
+    public string KeyArn { get; }
+
+    public string AccountId { get; }
+
+    /// <summary>KMS keys have exactly one policy, named "default".</summary>
+    public string PolicyName { get; } = KmsKeyPolicyClient.PolicyName;
+
+    public string Policy { get; }
+
+    public IReadOnlyList<EnclavePolicyCondition> Conditions { get; }
+
+    /// <summary>True when the policy holds the statements Set-KmsEnclavePolicy writes.</summary>
+    public bool HasEnclaveStatements => Conditions.Any(c => c.IsProjectStatement);
+}
+
+/// <summary>What Set-KmsEnclavePolicy did or would do to one key.</summary>
+public sealed class KmsEnclavePolicyUpdate
+{
+    internal KmsEnclavePolicyUpdate(KmsEnclavePolicy before, KeyPolicyEdit edit, IReadOnlyList<string> lockedOut)
+    {
+        Before = before;
+        Edit = edit;
+        LockedOut = lockedOut;
+    }
+
+    public KmsEnclavePolicy Before { get; }
+
+    public KeyPolicyEdit Edit { get; }
+
+    /// <summary>Principals that could change the key policy before and could not afterwards (see <see cref="KeyPolicyLockout"/>).</summary>
+    public IReadOnlyList<string> LockedOut { get; }
+}
+
+/// <summary>Reads and writes key policies through KMS (GetKeyPolicy, PutKeyPolicy), with DescribeKey to resolve aliases.</summary>
+public sealed class KmsKeyPolicyClient : IDisposable
+{
+    public const string PolicyName = "default";
+
+    private readonly AmazonKeyManagementServiceClient _client;
+
+    public KmsKeyPolicyClient(AwsConnectionSettings settings) => _client = AwsClientFactory.CreateKmsClient(settings);
+
+    /// <summary>The policy of the key named by id, ARN, alias name or alias ARN.</summary>
+    public async Task<KmsEnclavePolicy> GetAsync(string keyId, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(keyId);
+        KeyMetadata metadata;
+        string policy;
+        try
+        {
+            // GetKeyPolicy takes no aliases, so resolve the key first.
+            metadata = (await _client.DescribeKeyAsync(new DescribeKeyRequest { KeyId = keyId }, cancellationToken).ConfigureAwait(false)).KeyMetadata;
+            policy = (await _client.GetKeyPolicyAsync(new GetKeyPolicyRequest { KeyId = metadata.Arn, PolicyName = PolicyName }, cancellationToken).ConfigureAwait(false)).Policy;
+        }
+        catch (Exception exception) when (exception is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+        {
+            throw KmsDataKeyProvider.Map(exception, "GetKeyPolicy", keyId);
+        }
+
+        return new KmsEnclavePolicy(metadata.KeyId, metadata.Arn, metadata.AWSAccountId, policy);
+    }
+
+    /// <summary>
+    /// Reads the key's policy and works out the edit: <paramref name="settings"/> null removes the project's statements.
+    /// Nothing is written.
+    /// </summary>
+    public async Task<KmsEnclavePolicyUpdate> PlanAsync(string keyId, EnclavePolicySettings? settings, string? callerArn = null, CancellationToken cancellationToken = default)
+    {
+        var before = await GetAsync(keyId, cancellationToken).ConfigureAwait(false);
+        var edit = settings is null ? EnclavePolicyEditor.Remove(before.Policy) : EnclavePolicyEditor.Apply(before.Policy, settings);
+        var lockedOut = edit.IsChanged ? KeyPolicyLockout.LockedOut(edit.OriginalText, edit.PolicyText, before.AccountId, callerArn) : [];
+        return new KmsEnclavePolicyUpdate(before, edit, lockedOut);
+    }
+
+    /// <summary>
+    /// Writes the planned policy. <paramref name="bypassLockoutCheck"/> also skips KMS's own lockout safety check,
+    /// which would otherwise refuse the same policies <see cref="KeyPolicyLockout"/> reports.
+    /// </summary>
+    public async Task<KmsEnclavePolicy> PutAsync(KmsEnclavePolicyUpdate update, bool bypassLockoutCheck, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(update);
+        var keyArn = update.Before.KeyArn;
+        try
+        {
+            await _client.PutKeyPolicyAsync(new PutKeyPolicyRequest
+            {
+                KeyId = keyArn,
+                PolicyName = PolicyName,
+                Policy = update.Edit.PolicyText,
+                BypassPolicyLockoutSafetyCheck = bypassLockoutCheck,
+            }, cancellationToken).ConfigureAwait(false);
+        }
+        catch (MalformedPolicyDocumentException exception)
+        {
+            throw new NitroEnclaveException(KeyPolicyErrors.PolicyRejected, ErrorKind.InvalidData, $"KMS refused the new policy of key '{keyArn}': {exception.Message}", exception);
+        }
+        catch (Exception exception) when (exception is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+        {
+            throw KmsDataKeyProvider.Map(exception, "PutKeyPolicy", keyArn);
+        }
+
+        return new KmsEnclavePolicy(update.Before.KeyId, keyArn, update.Before.AccountId, update.Edit.PolicyText);
+    }
+
+    public void Dispose() => _client.Dispose();
+}

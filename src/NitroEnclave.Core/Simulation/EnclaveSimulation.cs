@@ -1,0 +1,200 @@
+using System.Globalization;
+using Amazon.KeyManagementService;
+using Amazon.KeyManagementService.Model;
+using NitroEnclave.Attestation;
+using NitroEnclave.Aws;
+using NitroEnclave.Eif;
+using NitroEnclave.Hosting;
+using NitroEnclave.Kms;
+
+namespace NitroEnclave.Simulation;
+
+/// <summary>What a simulation runs on and where it keeps its state.</summary>
+public sealed class EnclaveSimulationOptions
+{
+    /// <summary>The module folder (it holds enclavehost/ and localkms/).</summary>
+    public required string ModuleDirectory { get; init; }
+
+    /// <summary>State kept between runs: the simulated certificate chain, the local KMS's keys, logs.</summary>
+    public required string DataPath { get; init; }
+
+    /// <summary>Serve the enclave protocol on a Unix socket in the data path instead of a loopback TCP port.</summary>
+    public bool UnixSocket { get; init; }
+
+    /// <summary>All PCRs read as zero, as in a debug-mode enclave.</summary>
+    public bool DebugMode { get; init; }
+
+    /// <summary>Report this image's PCRs instead of measuring the server and its model.</summary>
+    public string? ImagePath { get; init; }
+
+    public string KeyAlias { get; init; } = "alias/nitroenclave-simulation";
+
+    public TimeSpan StartTimeout { get; init; } = TimeSpan.FromSeconds(60);
+}
+
+/// <summary>
+/// The whole flow on one machine: the local KMS (trusting the simulated security module's root) and the enclave server
+/// (simulated security module, KMS at the local endpoint) as child processes, and a KMS key with an alias.
+/// </summary>
+public sealed class EnclaveSimulation : IDisposable
+{
+    private readonly ReadyProcess _kms;
+    private readonly ReadyProcess _enclave;
+
+    private EnclaveSimulation(ReadyProcess kms, ReadyProcess enclave, EnclaveSimulationOptions options, string keyArn, string rootCertificatePath, string kmsLog, string enclaveLog)
+    {
+        _kms = kms;
+        _enclave = enclave;
+        var kmsReady = kms.Ready;
+        var enclaveReady = enclave.Ready;
+        KmsEndpoint = kmsReady.GetProperty("Endpoint").GetString()!;
+        Region = kmsReady.GetProperty(nameof(Region)).GetString()!;
+        AccessKey = kmsReady.GetProperty("AccessKeyId").GetString()!;
+        SecretKey = LocalKmsProcess.ReadAdminSecret(Path.Combine(options.DataPath, "kms"), AccessKey);
+        EnclaveEndpoint = enclaveReady.GetProperty("endpoint").GetString()!;
+        var pcrs = enclaveReady.GetProperty("pcrs");
+        Pcrs = new EnclaveMeasurements(options.ImagePath, pcrs.GetProperty("PCR0").GetString()!, pcrs.GetProperty("PCR1").GetString()!, pcrs.GetProperty("PCR2").GetString()!, null, null);
+        KeyArn = keyArn;
+        KeyAlias = options.KeyAlias;
+        DebugMode = options.DebugMode;
+        DataPath = options.DataPath;
+        RootCertificatePath = rootCertificatePath;
+        LogFiles = [kmsLog, enclaveLog];
+        StartedAt = DateTimeOffset.Now;
+    }
+
+    public string EnclaveEndpoint { get; }
+
+    public string KmsEndpoint { get; }
+
+    public string KeyAlias { get; }
+
+    public string KeyArn { get; }
+
+    public string Region { get; }
+
+    /// <summary>The local KMS's administrator access key (the simulated parent's credentials).</summary>
+    public string AccessKey { get; }
+
+    /// <summary>Its secret: a local, throw-away credential; never shown by the default view.</summary>
+    public string SecretKey { get; }
+
+    /// <summary>The PCRs the simulated enclave reports (all zero in debug mode).</summary>
+    public EnclaveMeasurements Pcrs { get; }
+
+    public bool DebugMode { get; }
+
+    /// <summary>The simulated security module's root certificate: pass it to Test-EnclaveAttestation -TrustedRoot.</summary>
+    public string RootCertificatePath { get; }
+
+    public string DataPath { get; }
+
+    public IReadOnlyList<string> LogFiles { get; }
+
+    public int KmsProcessId => _kms.ProcessId;
+
+    public int EnclaveProcessId => _enclave.ProcessId;
+
+    public DateTimeOffset StartedAt { get; }
+
+    public bool IsRunning => !_kms.HasExited && !_enclave.HasExited;
+
+    public static EnclaveSimulation Start(EnclaveSimulationOptions options, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        var nsmState = Path.Combine(options.DataPath, "nsm");
+        var logs = Directory.CreateDirectory(Path.Combine(options.DataPath, "logs")).FullName;
+        var rootCertificate = Path.Combine(nsmState, "root.pem");
+        if (!File.Exists(rootCertificate))
+        {
+            // The chain exists before either server starts, so the local KMS can be told to trust its root.
+            using var chain = SimulatedNsmChain.Create();
+            chain.Save(nsmState);
+        }
+
+        var kmsLog = Path.Combine(logs, "localkms.log");
+        var enclaveLog = Path.Combine(logs, "enclavehost.log");
+        var kms = ReadyProcess.Start(
+            Path.Combine(options.ModuleDirectory, "localkms", LocalKmsProcess.ServerAssemblyName),
+            ["serve", "--data-path", Path.Combine(options.DataPath, "kms"), "--port", "0", "--trust-root", rootCertificate],
+            kmsLog,
+            options.StartTimeout,
+            cancellationToken);
+        try
+        {
+            var listen = options.UnixSocket ? "unix:" + Path.Combine(options.DataPath, "enclave.sock") : "tcp://127.0.0.1:0";
+            List<string> arguments = ["serve", "--listen", listen, "--nsm", "simulated", "--nsm-state", nsmState, "--kms-endpoint", kms.Ready.GetProperty("Endpoint").GetString()!];
+            if (options.DebugMode)
+            {
+                arguments.Add("--debug-mode");
+            }
+
+            if (options.ImagePath is not null)
+            {
+                arguments.AddRange(["--pcrs-from-eif", options.ImagePath]);
+            }
+
+            var enclave = ReadyProcess.Start(Path.Combine(options.ModuleDirectory, "enclavehost", "EnclaveHost"), arguments, enclaveLog, options.StartTimeout, cancellationToken);
+            try
+            {
+                var keyArn = EnsureKey(kms, options, cancellationToken);
+                return new EnclaveSimulation(kms, enclave, options, keyArn, rootCertificate, kmsLog, enclaveLog);
+            }
+            catch
+            {
+                enclave.Dispose();
+                throw;
+            }
+        }
+        catch
+        {
+            kms.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>The connection settings the module's KMS cmdlets use to reach the simulation's KMS as its administrator.</summary>
+    public AwsConnectionSettings KmsSettings() => new()
+    {
+        AccessKey = AccessKey,
+        SecretKey = SecretKey,
+        Region = Region,
+        EndpointUrl = KmsEndpoint,
+        CredentialSource = "the enclave simulation",
+    };
+
+    /// <summary>Stops both servers: the enclave server finishes requests in flight first.</summary>
+    public void Dispose()
+    {
+        _enclave.Dispose();
+        _kms.Dispose();
+    }
+
+    /// <summary>The alias's key, created (with the default key policy) when the alias does not exist yet.</summary>
+    private static string EnsureKey(ReadyProcess kms, EnclaveSimulationOptions options, CancellationToken cancellationToken)
+    {
+        var ready = kms.Ready;
+        var accessKey = ready.GetProperty("AccessKeyId").GetString()!;
+        using var client = AwsClientFactory.CreateKmsClient(new AwsConnectionSettings
+        {
+            AccessKey = accessKey,
+            SecretKey = LocalKmsProcess.ReadAdminSecret(Path.Combine(options.DataPath, "kms"), accessKey),
+            Region = ready.GetProperty(nameof(Region)).GetString(),
+            EndpointUrl = ready.GetProperty("Endpoint").GetString(),
+        });
+        try
+        {
+            return client.DescribeKeyAsync(new DescribeKeyRequest { KeyId = options.KeyAlias }, cancellationToken).GetAwaiter().GetResult().KeyMetadata.Arn;
+        }
+        catch (NotFoundException)
+        {
+            var created = client.CreateKeyAsync(new CreateKeyRequest { Description = "NitroEnclave simulation key " + DateTimeOffset.UtcNow.ToString("u", CultureInfo.InvariantCulture) }, cancellationToken).GetAwaiter().GetResult();
+            client.CreateAliasAsync(new CreateAliasRequest { AliasName = options.KeyAlias, TargetKeyId = created.KeyMetadata.KeyId }, cancellationToken).GetAwaiter().GetResult();
+            return created.KeyMetadata.Arn;
+        }
+        catch (AmazonKeyManagementServiceException ex)
+        {
+            throw new NitroEnclaveException("SimulationKeyFailed", ErrorKind.InvalidOperation, $"The local KMS refused to set up the simulation key {options.KeyAlias}: {ex.ErrorCode}.", ex);
+        }
+    }
+}

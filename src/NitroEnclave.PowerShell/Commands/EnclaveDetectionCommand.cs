@@ -1,0 +1,161 @@
+using System.Diagnostics;
+using System.Management.Automation;
+using NitroEnclave.Aws;
+using NitroEnclave.Protocol;
+
+namespace NitroEnclave.PowerShell.Commands;
+
+/// <summary>
+/// <para type="synopsis">Sends encrypted images to the enclave server and returns the objects it detects.</para>
+/// </summary>
+[Cmdlet(VerbsLifecycle.Invoke, "EnclaveDetection", DefaultParameterSetName = PathSet)]
+[OutputType(typeof(EnclaveDetectionResult))]
+public sealed class InvokeEnclaveDetectionCommand : AwsCmdlet
+{
+    private const string PathSet = "Path";
+    private const string LiteralPathSet = "LiteralPath";
+
+    private readonly Queue<(string Path, Task<EnclaveDetectionResult> Detection)> _pending = new();
+    private SemaphoreSlim? _throttle;
+    private EnclaveClient? _client;
+    private AwsCallerCredentials? _credentials;
+    private DetectionRequestOptions? _options;
+    private int _done;
+    private int _started;
+
+    /// <summary>Encrypted files (wildcards allowed), as Protect-EnclaveFile wrote them.</summary>
+    [Parameter(Mandatory = true, Position = 0, ParameterSetName = PathSet, ValueFromPipeline = true)]
+    [SupportsWildcards]
+    [ValidateNotNullOrEmpty]
+    public string[] Path { get; set; } = [];
+
+    [Parameter(Mandatory = true, ParameterSetName = LiteralPathSet, ValueFromPipelineByPropertyName = true)]
+    [Alias("PSPath", "FullName", "LP")]
+    [ValidateNotNullOrEmpty]
+    public string[] LiteralPath { get; set; } = [];
+
+    /// <summary>tcp://HOST:PORT, unix:/path or vsock://CID:PORT. Start-EnclaveSimulation sets it as a session default.</summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string? Endpoint { get; set; }
+
+    [Parameter]
+    [ValidateRange(4, uint.MaxValue)]
+    public uint? Cid { get; set; }
+
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string? EnclaveName { get; set; }
+
+    [Parameter]
+    [ValidateRange(1, int.MaxValue)]
+    public int Port { get; set; } = EnclaveProtocol.DefaultPort;
+
+    /// <summary>Seconds to wait for each file's answer.</summary>
+    [Parameter]
+    [ValidateRange(1, 3600)]
+    public int TimeoutSec { get; set; } = 120;
+
+    /// <summary>Only objects at least this confident (0..1; the server's default is 0.5).</summary>
+    [Parameter]
+    [ValidateRange(0.0, 1.0)]
+    public double? MinScore { get; set; }
+
+    [Parameter]
+    [ValidateRange(1, 10_000)]
+    public int? MaxResults { get; set; }
+
+    /// <summary>Only these labels, for example airplane, person.</summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string[]? Class { get; set; }
+
+    /// <summary>Files sent at once.</summary>
+    [Parameter]
+    [ValidateRange(1, 64)]
+    public int ThrottleLimit { get; set; } = 4;
+
+    protected override void BeginProcessing()
+    {
+        var endpoint = EnclaveTarget.Resolve(this, Endpoint, Cid, EnclaveName, Port, CancellationToken);
+        try
+        {
+            _credentials = AwsClientFactory.ResolveCallerCredentials(ResolveAwsSettings());
+        }
+        catch (NitroEnclaveException ex)
+        {
+            ThrowTerminatingError(ToErrorRecord(ex, "AWS credentials"));
+        }
+
+        _client = new EnclaveClient(endpoint, TimeSpan.FromSeconds(TimeoutSec));
+        _throttle = new SemaphoreSlim(ThrottleLimit);
+        _options = new DetectionRequestOptions { MinScore = MinScore, MaxResults = MaxResults, Classes = Class ?? [] };
+        WriteVerbose($"Sending files to the enclave server at {endpoint}, {ThrottleLimit} at a time.");
+    }
+
+    protected override void ProcessRecord()
+    {
+        var literal = ParameterSetName == LiteralPathSet;
+        foreach (var item in literal ? LiteralPath : Path)
+        {
+            foreach (var file in FilePathResolver.Resolve(this, item, literal, WriteError))
+            {
+                _started++;
+                _pending.Enqueue((file, DetectAsync(file)));
+                WriteFinished(wait: false);
+            }
+        }
+    }
+
+    protected override void EndProcessing()
+    {
+        WriteFinished(wait: true);
+        WriteProgress(new ProgressRecord(1, "Enclave detection", "Done") { RecordType = ProgressRecordType.Completed });
+    }
+
+    /// <summary>Writes results in input order: those already finished, or all of them when <paramref name="wait"/>.</summary>
+    private void WriteFinished(bool wait)
+    {
+        while (_pending.Count > 0 && (wait || _pending.Peek().Detection.IsCompleted))
+        {
+            var (file, detection) = _pending.Dequeue();
+            try
+            {
+                WriteObject(EnclaveTarget.Wait(detection, CancellationToken));
+            }
+            catch (NitroEnclaveException ex)
+            {
+                WriteItemError(ex, file);
+            }
+            catch (IOException ex)
+            {
+                WriteItemError(ex, file);
+            }
+
+            _done++;
+            WriteProgress(new ProgressRecord(1, "Enclave detection", $"{_done} of {_started} files") { PercentComplete = Math.Min(100, 100 * _done / Math.Max(1, _started)) });
+        }
+    }
+
+    private async Task<EnclaveDetectionResult> DetectAsync(string file)
+    {
+        await _throttle!.WaitAsync(CancellationToken).ConfigureAwait(false);
+        try
+        {
+            var info = new FileInfo(file);
+            if (info.Length > _client!.MaxFrameSize - 4096)
+            {
+                throw new EnclaveProtocolException(ProtocolErrorCodes.PayloadTooLarge, $"The file is {info.Length:N0} bytes; the enclave accepts at most {_client.MaxFrameSize - 4096:N0}.");
+            }
+
+            var bytes = await File.ReadAllBytesAsync(file, CancellationToken).ConfigureAwait(false);
+            var watch = Stopwatch.StartNew();
+            var response = await _client.DetectAsync(new DetectRequest { EncryptedFile = bytes, Credentials = _credentials!, Options = _options! }, CancellationToken).ConfigureAwait(false);
+            return new EnclaveDetectionResult(file, response, _client.Endpoint.ToString(), watch.Elapsed.TotalMilliseconds);
+        }
+        finally
+        {
+            _throttle.Release();
+        }
+    }
+}
