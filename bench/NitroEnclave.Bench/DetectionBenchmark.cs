@@ -77,7 +77,7 @@ internal static class DetectionBenchmark
     }
 
     /// <summary>The centre 640 x 480 of darknet's dog.jpg (768 x 576), re-encoded as a JPEG at quality 90.</summary>
-    private static byte[] Photo640x480(string root)
+    internal static byte[] Photo640x480(string root)
     {
         var path = Path.Combine(root, "tests", "cache", "photos", "dog.jpg");
         if (!File.Exists(path))
@@ -108,7 +108,7 @@ internal static class DetectionBenchmark
         return File.Exists(path) ? path : throw new FileNotFoundException($"{path} is missing: run ./scripts/prepare-models.sh first", path);
     }
 
-    private static string RepositoryRoot()
+    internal static string RepositoryRoot()
     {
         for (var directory = new DirectoryInfo(AppContext.BaseDirectory); directory is not null; directory = directory.Parent)
         {

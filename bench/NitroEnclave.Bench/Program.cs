@@ -7,6 +7,7 @@ var benchmarks = new (string Name, Action<TextWriter> Run)[]
     ("envelope", EnvelopeBenchmark.Run),
     ("attestation", AttestationBenchmark.Run),
     ("detection", DetectionBenchmark.Run),
+    ("e2e", EndToEndBenchmark.Run),
     ("localkms", LocalKmsBenchmark.Run),
 };
 
