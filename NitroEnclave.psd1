@@ -35,6 +35,7 @@
         'Stop-Enclave'
         'Get-EnclaveAttestation'
         'Invoke-EnclaveDetection'
+        'Export-EnclaveDetectionImage'
         'Start-EnclaveSimulation'
         'Stop-EnclaveSimulation'
     )

@@ -27,7 +27,7 @@ public sealed class PesterSuiteTests
         "Select-Object", "Sort-Object", "Group-Object", "Measure-Object", "Compare-Object", "Write-Output", "Write-Host",
         "ConvertTo-Json", "ConvertFrom-Json", "Get-Date", "New-TemporaryFile", "Get-FileHash", "Out-File", "Out-String", "Out-Null",
         "Get-Random", "Start-Sleep", "Get-Member", "Add-Member", "New-Object", "Select-String", "Format-Table", "Format-List",
-        "Import-PowerShellDataFile", "Invoke-WebRequest", "Invoke-RestMethod", "Get-Variable", "Set-Variable", "New-Guid", "Invoke-Expression", "Tee-Object",
+        "Import-PowerShellDataFile", "Invoke-WebRequest", "Invoke-RestMethod", "Get-Variable", "Set-Variable", "New-Guid", "Invoke-Expression", "Tee-Object", "Export-Clixml", "Import-Clixml",
     };
 
     public static TheoryData<string> PesterFiles()
