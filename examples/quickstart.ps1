@@ -7,25 +7,26 @@ The whole NitroEnclave flow on this machine, in the local simulation: no AWS acc
 Starts the simulation (a local KMS that enforces attestation conditions, and the enclave server with a simulated
 security module), encrypts the sample image for the enclave, locks the key to the simulated enclave's PCRs, runs
 object detection inside the enclave, writes the annotated image, and shows that the parent's own decrypt is denied.
-Uses only the module's cmdlets and PowerShell's core ones, so it runs in pwsh or in the hosted engine (quickstart.sh).
+Uses only the module's cmdlets, PowerShell's core ones and .NET (no Join-Path or Format-Table, which the hosted engine
+lacks), so it runs in pwsh or in the hosted engine (quickstart.sh).
 
 .EXAMPLE
 ./examples/quickstart.ps1
 #>
 [CmdletBinding()]
 param(
-    [string] $ImagePath = (Join-Path $PSScriptRoot '../tests/data/detection/air-show.jpg'),
-    [string] $OutputDirectory = (Join-Path $PSScriptRoot '../out/quickstart')
+    [string] $ImagePath = [System.IO.Path]::Combine($PSScriptRoot, '../tests/data/detection/air-show.jpg'),
+    [string] $OutputDirectory = [System.IO.Path]::Combine($PSScriptRoot, '../out/quickstart')
 )
 
 $ErrorActionPreference = 'Stop'
-Import-Module (Join-Path $PSScriptRoot '../out/NitroEnclave/NitroEnclave.psd1') -Force
+Import-Module ([System.IO.Path]::Combine($PSScriptRoot, '../out/NitroEnclave/NitroEnclave.psd1')) -Force
 $ImagePath = [System.IO.Path]::GetFullPath($ImagePath)
 $OutputDirectory = [System.IO.Directory]::CreateDirectory([System.IO.Path]::GetFullPath($OutputDirectory)).FullName
-$encrypted = Join-Path $OutputDirectory 'air-show.jpg.enc'
+$encrypted = [System.IO.Path]::Combine($OutputDirectory, 'air-show.jpg.enc')
 
 '== 1. Start the simulation: local KMS + enclave server with a simulated security module'
-$simulation = Start-EnclaveSimulation -DataPath (Join-Path $OutputDirectory 'simulation')
+$simulation = Start-EnclaveSimulation -DataPath ([System.IO.Path]::Combine($OutputDirectory, 'simulation'))
 $simulation
 try {
     '== 2. The data owner encrypts the image with KMS envelope encryption (AWS Encryption SDK format)'
@@ -41,11 +42,11 @@ try {
     $result.Objects
 
     '== 5. Draw the boxes onto the data owner''s own copy of the image'
-    $result | Export-EnclaveDetectionImage -ImagePath $ImagePath -Destination (Join-Path $OutputDirectory 'air-show.annotated.png') -Force -PassThru
+    $result | Export-EnclaveDetectionImage -ImagePath $ImagePath -Destination ([System.IO.Path]::Combine($OutputDirectory, 'air-show.annotated.jpg')) -Force -PassThru
 
     '== 6. The parent instance tries to decrypt the file itself'
     try {
-        Unprotect-EnclaveFile -LiteralPath $encrypted -Destination (Join-Path $OutputDirectory 'air-show.parent.jpg') -Force
+        Unprotect-EnclaveFile -LiteralPath $encrypted -Destination ([System.IO.Path]::Combine($OutputDirectory, 'air-show.parent.jpg')) -Force
         throw 'The parent could decrypt the file: the key policy does not protect it.'
     }
     catch [System.Management.Automation.RuntimeException] {

@@ -152,7 +152,7 @@ public sealed class KmsDataKeyProviderTests : IDisposable
     /// <summary>Just enough of the KMS JSON protocol: GenerateDataKey and Decrypt, with context binding and a deny switch.</summary>
     private sealed class FakeKms : IDisposable
     {
-        private readonly HttpListener _listener = new();
+        private readonly HttpListener _listener;
         private readonly Dictionary<string, (byte[] Key, string Context)> _issued = [];
         private readonly Task _loop;
 
@@ -162,15 +162,19 @@ public sealed class KmsDataKeyProviderTests : IDisposable
             {
                 var port = Random.Shared.Next(20000, 60000);
                 Url = $"http://127.0.0.1:{port}/";
-                _listener.Prefixes.Clear();
-                _listener.Prefixes.Add(Url);
+
+                // A listener whose Start failed is disposed: each attempt needs a new one.
+                var listener = new HttpListener();
+                listener.Prefixes.Add(Url);
                 try
                 {
-                    _listener.Start();
+                    listener.Start();
+                    _listener = listener;
                     break;
                 }
                 catch (HttpListenerException) when (attempt < 20)
                 {
+                    listener.Close();
                 }
             }
 
