@@ -15,6 +15,7 @@
         'Formats/NitroEnclave.LocalKms.Format.ps1xml'
         'Formats/NitroEnclave.Allocator.Format.ps1xml'
         'Formats/NitroEnclave.Enclave.Format.ps1xml'
+        'Formats/NitroEnclave.EnclaveFile.Format.ps1xml'
     )
     CmdletsToExport        = @(
         'Get-EnclavePcr'
@@ -31,6 +32,8 @@
         'Get-Enclave'
         'Stop-Enclave'
         'Get-EnclaveAttestation'
+        'Protect-EnclaveFile'
+        'Unprotect-EnclaveFile'
     )
     FunctionsToExport      = @()
     VariablesToExport      = @()
