@@ -60,9 +60,10 @@ public abstract class AwsCmdlet : NitroEnclaveCmdlet
                 ? null
                 : KeysFrom(Credential) ?? throw new NitroEnclaveException("AwsCredentialUnsupported", ErrorKind.InvalidArgument,
                     "-Credential must be AWS credentials (an object with GetCredentials(), or with AccessKey and SecretKey).");
-            var stored = Unwrap(SessionState.PSVariable.GetValue(StoredCredentialsVariable));
-            var storedProfile = stored as string;
-            var storedKeys = stored is null or string ? null : KeysFrom(PSObject.AsPSObject(stored));
+            // Kept wrapped: a PSCustomObject's properties live on its PSObject, not on the base object.
+            var stored = SessionState.PSVariable.GetValue(StoredCredentialsVariable);
+            var storedProfile = Unwrap(stored) as string;
+            var storedKeys = Unwrap(stored) is null or string ? null : KeysFrom(PSObject.AsPSObject(stored));
             var storedRegion = Unwrap(SessionState.PSVariable.GetValue(StoredRegionVariable))?.ToString();
             return AwsSettingsResolver.Resolve(explicitKeys, credential, ProfileName, ProfileLocation, storedKeys, storedProfile, Region, storedRegion, EndpointUrl);
         }

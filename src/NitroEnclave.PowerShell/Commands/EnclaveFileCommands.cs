@@ -86,7 +86,7 @@ public abstract class EnclaveFileCommandBase : AwsCmdlet
                 $"{_sources.Count} files were given, so -Destination must be a folder; '{file}' is not one (end it with '{System.IO.Path.DirectorySeparatorChar}' to create it)."), file));
         }
 
-        var files = new ProgressRecord(FilesActivityId, MyInvocation.MyCommand.Name, $"{Operation}ing {_sources.Count} files");
+        var activity = $"{Operation}ing {_sources.Count} files";
         try
         {
             for (var index = 0; index < _sources.Count; index++)
@@ -94,9 +94,10 @@ public abstract class EnclaveFileCommandBase : AwsCmdlet
                 var source = _sources[index];
                 if (many)
                 {
-                    files.StatusDescription = $"{index + 1} of {_sources.Count}: {System.IO.Path.GetFileName(source)}";
-                    files.PercentComplete = index * 100 / _sources.Count;
-                    WriteProgress(files);
+                    WriteProgress(new ProgressRecord(FilesActivityId, activity, $"{index + 1} of {_sources.Count}: {System.IO.Path.GetFileName(source)}")
+                    {
+                        PercentComplete = index * 100 / _sources.Count,
+                    });
                 }
 
                 ProcessFile(source, file ?? DefaultDestination(source, folder), folder, many);
@@ -106,8 +107,7 @@ public abstract class EnclaveFileCommandBase : AwsCmdlet
         {
             if (many && !Stopping)
             {
-                files.RecordType = ProgressRecordType.Completed;
-                WriteProgress(files);
+                WriteProgress(new ProgressRecord(FilesActivityId, activity, "Done") { RecordType = ProgressRecordType.Completed });
             }
         }
     }
@@ -232,24 +232,26 @@ public abstract class EnclaveFileCommandBase : AwsCmdlet
     {
         long done = 0;
         var task = Task.Run(() => operation(read => Interlocked.Exchange(ref done, read)), CancellationToken);
-        var bytes = length >= LargeFileBytes
-            ? new ProgressRecord(BytesActivityId, $"{Operation}ing {System.IO.Path.GetFileName(source)}", $"0 of {length:N0} bytes") { ParentActivityId = many ? FilesActivityId : -1, PercentComplete = 0 }
-            : null;
+        var showBytes = length >= LargeFileBytes;
+        var activity = $"{Operation}ing {System.IO.Path.GetFileName(source)}";
+        ProgressRecord Bytes(long read) => new(BytesActivityId, activity, $"{read:N0} of {length:N0} bytes")
+        {
+            ParentActivityId = many ? FilesActivityId : -1,
+            PercentComplete = (int)Math.Min(100, read * 100 / length),
+        };
+
         try
         {
-            if (bytes is not null)
+            if (showBytes)
             {
-                WriteProgress(bytes);
+                WriteProgress(Bytes(0));
             }
 
             while (!((IAsyncResult)task).AsyncWaitHandle.WaitOne(ProgressInterval))
             {
-                if (bytes is not null)
+                if (showBytes && !Stopping)
                 {
-                    var read = Interlocked.Read(ref done);
-                    bytes.StatusDescription = $"{read:N0} of {length:N0} bytes";
-                    bytes.PercentComplete = (int)Math.Min(100, read * 100 / length);
-                    WriteProgress(bytes);
+                    WriteProgress(Bytes(Interlocked.Read(ref done)));
                 }
             }
 
@@ -257,10 +259,13 @@ public abstract class EnclaveFileCommandBase : AwsCmdlet
         }
         finally
         {
-            if (bytes is not null && !Stopping)
+            // Leave only once the operation has cleaned up after itself (its temporary file), whatever stopped us.
+            ((IAsyncResult)task).AsyncWaitHandle.WaitOne();
+            if (showBytes && !Stopping)
             {
-                bytes.RecordType = ProgressRecordType.Completed;
-                WriteProgress(bytes);
+                var completed = Bytes(Interlocked.Read(ref done));
+                completed.RecordType = ProgressRecordType.Completed;
+                WriteProgress(completed);
             }
         }
     }
