@@ -1,0 +1,37 @@
+# Calls the local KMS directly (SigV4 written out from the specification), for suites that need keys and decrypts
+# without AWS.Tools installed.
+
+function Invoke-TestKms {
+    <#
+    .SYNOPSIS
+    Sends one KMS JSON 1.1 request signed with SigV4; returns the HTTP status and the parsed answer.
+    #>
+    param(
+        [Parameter(Mandatory)] $Kms,
+        [Parameter(Mandatory)] [string] $Operation,
+        [hashtable] $Body = @{},
+        [string] $AccessKey = $Kms.AccessKey,
+        [string] $SecretKey = $Kms.SecretKey
+    )
+    $utf8 = [System.Text.Encoding]::UTF8
+    $bytes = $utf8.GetBytes(($Body | ConvertTo-Json -Depth 10 -Compress))
+    $amzDate = [DateTime]::UtcNow.ToString("yyyyMMdd'T'HHmmss'Z'", [System.Globalization.CultureInfo]::InvariantCulture)
+    $day = $amzDate.Substring(0, 8)
+    $target = "TrentService.$Operation"
+    $payloadHash = [Convert]::ToHexString([System.Security.Cryptography.SHA256]::HashData($bytes)).ToLowerInvariant()
+    $canonical = "POST`n/`n`ncontent-type:application/x-amz-json-1.1`nhost:$($Kms.Endpoint.Authority)`nx-amz-date:$amzDate`nx-amz-target:$target`n`ncontent-type;host;x-amz-date;x-amz-target`n$payloadHash"
+    $scope = "$day/$($Kms.Region)/kms/aws4_request"
+    $canonicalHash = [Convert]::ToHexString([System.Security.Cryptography.SHA256]::HashData($utf8.GetBytes($canonical))).ToLowerInvariant()
+    $key = $utf8.GetBytes("AWS4$SecretKey")
+    foreach ($part in $day, $Kms.Region, 'kms', 'aws4_request') {
+        $key = [System.Security.Cryptography.HMACSHA256]::HashData($key, $utf8.GetBytes($part))
+    }
+    $signature = [Convert]::ToHexString([System.Security.Cryptography.HMACSHA256]::HashData($key, $utf8.GetBytes("AWS4-HMAC-SHA256`n$amzDate`n$scope`n$canonicalHash"))).ToLowerInvariant()
+    $headers = @{
+        'X-Amz-Target' = $target
+        'X-Amz-Date'   = $amzDate
+        Authorization  = "AWS4-HMAC-SHA256 Credential=$AccessKey/$scope, SignedHeaders=content-type;host;x-amz-date;x-amz-target, Signature=$signature"
+    }
+    $response = Invoke-WebRequest -Uri $Kms.Endpoint -Method Post -Body $bytes -ContentType 'application/x-amz-json-1.1' -Headers $headers -SkipHttpErrorCheck
+    [pscustomobject]@{ StatusCode = [int]$response.StatusCode; Body = $response.Content | ConvertFrom-Json }
+}
