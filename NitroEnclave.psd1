@@ -16,6 +16,7 @@
         'Formats/NitroEnclave.KmsPolicy.Format.ps1xml'
         'Formats/NitroEnclave.Allocator.Format.ps1xml'
         'Formats/NitroEnclave.Enclave.Format.ps1xml'
+        'Formats/NitroEnclave.EnclaveFile.Format.ps1xml'
     )
     CmdletsToExport        = @(
         'Get-EnclavePcr'
@@ -38,6 +39,8 @@
         'Export-EnclaveDetectionImage'
         'Start-EnclaveSimulation'
         'Stop-EnclaveSimulation'
+        'Protect-EnclaveFile'
+        'Unprotect-EnclaveFile'
     )
     FunctionsToExport      = @()
     VariablesToExport      = @()

@@ -27,22 +27,22 @@ $encrypted = [System.IO.Path]::Combine($OutputDirectory, 'air-show.jpg.enc')
 
 '== 1. Start the simulation: local KMS + enclave server with a simulated security module'
 $simulation = Start-EnclaveSimulation -DataPath ([System.IO.Path]::Combine($OutputDirectory, 'simulation'))
-$simulation
+$simulation | Out-Host
 try {
     '== 2. The data owner encrypts the image with KMS envelope encryption (AWS Encryption SDK format)'
-    Protect-EnclaveFile -LiteralPath $ImagePath -Destination $encrypted -Force
+    Protect-EnclaveFile -LiteralPath $ImagePath -Destination $encrypted -Force | Out-Host
 
     '== 3. Lock the key to the simulated enclave: only a matching attestation document may decrypt'
     Get-EnclavePcr -Simulation | Set-KmsEnclavePolicy -Confirm:$false
-    (Get-KmsEnclavePolicy).Conditions
+    (Get-KmsEnclavePolicy).Conditions | Out-Host
 
     '== 4. Detect objects inside the enclave: it gets the data key from KMS under attestation'
     $result = Invoke-EnclaveDetection -LiteralPath $encrypted
-    $result
-    $result.Objects
+    $result | Out-Host
+    $result.Objects | Out-Host
 
     '== 5. Draw the boxes onto the data owner''s own copy of the image'
-    $result | Export-EnclaveDetectionImage -ImagePath $ImagePath -Destination ([System.IO.Path]::Combine($OutputDirectory, 'air-show.annotated.jpg')) -Force -PassThru
+    $result | Export-EnclaveDetectionImage -ImagePath $ImagePath -Destination ([System.IO.Path]::Combine($OutputDirectory, 'air-show.annotated.jpg')) -Force -PassThru | ForEach-Object FullName
 
     '== 6. The parent instance tries to decrypt the file itself'
     try {

@@ -19,6 +19,8 @@ public sealed class ScriptResult
 
     public required IReadOnlyList<InformationRecord> Information { get; init; }
 
+    public IReadOnlyList<ProgressRecord> Progress { get; init; } = [];
+
     /// <summary>The output objects as the console would format them.</summary>
     public required string FormattedText { get; init; }
 
@@ -88,6 +90,7 @@ public static class ModuleHost
         var errors = shell.Streams.Error.ToList();
         var warnings = shell.Streams.Warning.ToList();
         var information = shell.Streams.Information.ToList();
+        var progress = shell.Streams.Progress.ToList();
 
         shell.Commands.Clear();
         shell.Streams.ClearStreams();
@@ -100,6 +103,7 @@ public static class ModuleHost
             Errors = errors,
             Warnings = warnings,
             Information = information,
+            Progress = progress,
             FormattedText = host.Text,
             Terminating = terminating,
         };

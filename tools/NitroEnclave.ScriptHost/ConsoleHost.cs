@@ -3,11 +3,12 @@ using System.Globalization;
 using System.Management.Automation;
 using System.Management.Automation.Host;
 using System.Security;
+using System.Text.RegularExpressions;
 
 namespace NitroEnclave.ScriptHost;
 
 /// <summary>A minimal console host: output, errors, warnings and verbose text go to the terminal; prompts are refused.</summary>
-internal sealed class ConsoleHost : PSHost
+internal sealed partial class ConsoleHost : PSHost
 {
     private readonly ConsoleUserInterface _ui = new();
 
@@ -39,25 +40,33 @@ internal sealed class ConsoleHost : PSHost
 
     public override void SetShouldExit(int exitCode) => ExitCode = exitCode;
 
-    private sealed class ConsoleUserInterface : PSHostUserInterface
+    private sealed partial class ConsoleUserInterface : PSHostUserInterface
     {
         private readonly ConsoleRawUserInterface _raw = new();
 
         public override PSHostRawUserInterface RawUI => _raw;
 
-        public override void Write(string value) => Console.Write(value);
+        public override bool SupportsVirtualTerminal => !Console.IsOutputRedirected;
 
-        public override void Write(ConsoleColor foregroundColor, ConsoleColor backgroundColor, string value) => Console.Write(value);
+        public override void Write(string value) => Console.Write(Plain(value));
 
-        public override void WriteLine(string value) => Console.WriteLine(value);
+        public override void Write(ConsoleColor foregroundColor, ConsoleColor backgroundColor, string value) => Console.Write(Plain(value));
 
-        public override void WriteErrorLine(string value) => Console.Error.WriteLine(value);
+        public override void WriteLine(string value) => Console.WriteLine(Plain(value));
 
-        public override void WriteDebugLine(string message) => Console.Error.WriteLine("DEBUG: " + message);
+        public override void WriteErrorLine(string value) => Console.Error.WriteLine(Plain(value));
 
-        public override void WriteVerboseLine(string message) => Console.Error.WriteLine("VERBOSE: " + message);
+        public override void WriteDebugLine(string message) => Console.Error.WriteLine("DEBUG: " + Plain(message));
 
-        public override void WriteWarningLine(string message) => Console.Error.WriteLine("WARNING: " + message);
+        public override void WriteVerboseLine(string message) => Console.Error.WriteLine("VERBOSE: " + Plain(message));
+
+        public override void WriteWarningLine(string message) => Console.Error.WriteLine("WARNING: " + Plain(message));
+
+        /// <summary>Formatting colours its output with ANSI sequences; files and pipes get the text without them.</summary>
+        private static string Plain(string text) => Console.IsOutputRedirected ? AnsiSequence().Replace(text, string.Empty) : text;
+
+        [GeneratedRegex("\u001b\\[[0-9;]*[A-Za-z]")]
+        private static partial Regex AnsiSequence();
 
         public override void WriteProgress(long sourceId, ProgressRecord record)
         {

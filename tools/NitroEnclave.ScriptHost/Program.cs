@@ -3,7 +3,8 @@ using System.Management.Automation.Runspaces;
 using NitroEnclave.ScriptHost;
 
 // Usage: NitroEnclave.ScriptHost <script.ps1> [arguments...]
-// Runs the script as pwsh -File would: output through Out-Default, errors shown, exit code 1 when it failed.
+// Runs the script as pwsh -File would: output through Out-Default, errors shown, exit code 1 when a terminating
+// error escapes it, else the code it passed to exit.
 if (args.Length == 0 || !File.Exists(args[0]))
 {
     Console.Error.WriteLine("usage: NitroEnclave.ScriptHost <script.ps1> [arguments...]");
@@ -33,4 +34,5 @@ catch (RuntimeException ex)
     return 1;
 }
 
-return shell.HadErrors ? 1 : host.ExitCode;
+// As pwsh -File: errors the script handled itself do not fail it; an escaping terminating error does (above).
+return host.ExitCode;

@@ -5,6 +5,7 @@ using System.Text;
 using Amazon.KeyManagementService;
 using Amazon.KeyManagementService.Model;
 using Amazon.Runtime;
+using NitroEnclave.Aws;
 
 namespace NitroEnclave.Envelope;
 
@@ -26,6 +27,9 @@ public sealed class KmsDataKeyProvider : IDataKeyProvider, IDisposable
         _client = client;
         _ownsClient = ownsClient;
     }
+
+    /// <summary>A provider with its own KMS client, built from plain settings (the cmdlets cannot hold AWS SDK types).</summary>
+    public static KmsDataKeyProvider Create(AwsConnectionSettings settings) => new(AwsClientFactory.CreateKmsClient(settings), ownsClient: true);
 
     public async Task<GeneratedDataKey> GenerateDataKeyAsync(string keyId, int keyLength, IReadOnlyDictionary<string, string> encryptionContext, CancellationToken cancellationToken)
     {

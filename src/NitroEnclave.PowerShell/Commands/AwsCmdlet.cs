@@ -1,3 +1,4 @@
+using System.Collections;
 using System.Management.Automation;
 using NitroEnclave.Aws;
 
@@ -6,8 +7,8 @@ namespace NitroEnclave.PowerShell.Commands;
 /// <summary>
 /// The AWS parameters of AWS Tools for PowerShell, shared by every cmdlet that calls AWS. They resolve into a Core
 /// <see cref="AwsConnectionSettings"/>: this assembly never touches AWS SDK types (they live in the module's private
-/// load context), so -Credential is duck-typed: anything with GetCredentials() (an AWS.Tools AWSCredentials) or with
-/// AccessKey/SecretKey properties.
+/// load context), so -Credential is duck-typed: anything with GetCredentials() (an AWS.Tools AWSCredentials), with
+/// AccessKey/SecretKey properties, or a hashtable with those keys.
 /// </summary>
 public abstract class AwsCmdlet : NitroEnclaveCmdlet
 {
@@ -53,14 +54,16 @@ public abstract class AwsCmdlet : NitroEnclaveCmdlet
     {
         try
         {
-            var explicitKeys = AccessKey is null && SecretKey is null ? null : new AwsKeys(AccessKey ?? string.Empty, SecretKey ?? string.Empty, SessionToken);
+            // -SessionToken alone is a mistake worth reporting, not a parameter to drop silently.
+            var explicitKeys = AccessKey is null && SecretKey is null && SessionToken is null ? null : new AwsKeys(AccessKey ?? string.Empty, SecretKey ?? string.Empty, SessionToken);
             var credential = Credential is null
                 ? null
                 : KeysFrom(Credential) ?? throw new NitroEnclaveException("AwsCredentialUnsupported", ErrorKind.InvalidArgument,
                     "-Credential must be AWS credentials (an object with GetCredentials(), or with AccessKey and SecretKey).");
-            var stored = Unwrap(SessionState.PSVariable.GetValue(StoredCredentialsVariable));
-            var storedProfile = stored as string;
-            var storedKeys = stored is null or string ? null : KeysFrom(PSObject.AsPSObject(stored));
+            // Kept wrapped: a PSCustomObject's properties live on its PSObject, not on the base object.
+            var stored = SessionState.PSVariable.GetValue(StoredCredentialsVariable);
+            var storedProfile = Unwrap(stored) as string;
+            var storedKeys = Unwrap(stored) is null or string ? null : KeysFrom(PSObject.AsPSObject(stored));
             var storedRegion = Unwrap(SessionState.PSVariable.GetValue(StoredRegionVariable))?.ToString();
             return AwsSettingsResolver.Resolve(explicitKeys, credential, ProfileName, ProfileLocation, storedKeys, storedProfile, Region, storedRegion, EndpointUrl);
         }
@@ -81,9 +84,13 @@ public abstract class AwsCmdlet : NitroEnclaveCmdlet
             source = PSObject.AsPSObject(getCredentials.Invoke());
         }
 
-        var accessKey = source.Properties["AccessKey"]?.Value?.ToString();
-        var secretKey = source.Properties["SecretKey"]?.Value?.ToString();
-        var token = (source.Properties["Token"] ?? source.Properties["SessionToken"])?.Value?.ToString();
+        string? Read(string name) => source.BaseObject is IDictionary table
+            ? table.Contains(name) ? Unwrap(table[name])?.ToString() : null
+            : source.Properties[name]?.Value?.ToString();
+
+        var accessKey = Read("AccessKey");
+        var secretKey = Read("SecretKey");
+        var token = Read("Token") ?? Read("SessionToken");
         return string.IsNullOrEmpty(accessKey) || string.IsNullOrEmpty(secretKey) ? null : new AwsKeys(accessKey, secretKey, string.IsNullOrEmpty(token) ? null : token);
     }
 }

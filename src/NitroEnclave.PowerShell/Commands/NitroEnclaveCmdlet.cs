@@ -14,8 +14,17 @@ public abstract class NitroEnclaveCmdlet : PSCmdlet, IDisposable
 
     public void Dispose()
     {
-        _cancellation.Dispose();
+        Dispose(disposing: true);
         GC.SuppressFinalize(this);
+    }
+
+    /// <summary>Releases what the cmdlet holds (PowerShell disposes cmdlets even when the pipeline is stopped).</summary>
+    protected virtual void Dispose(bool disposing)
+    {
+        if (disposing)
+        {
+            _cancellation.Dispose();
+        }
     }
 
     protected static ErrorCategory CategoryOf(ErrorKind kind) => kind switch
