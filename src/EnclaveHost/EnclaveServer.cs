@@ -130,6 +130,7 @@ public sealed class EnclaveServer : IAsyncDisposable
         {
             _log.Warn("connection-refused", ("conn", id), ("code", ProtocolErrorCodes.Busy));
             await TryAnswerAsync(connection, ProtocolCodec.EncodeError(ProtocolErrorCodes.Busy, "The server has too many connections; retry later."), id).ConfigureAwait(false);
+            await CloseGracefullyAsync(connection).ConfigureAwait(false);
             return;
         }
 
@@ -170,6 +171,7 @@ public sealed class EnclaveServer : IAsyncDisposable
                 // A bad length: the rest of the stream cannot be trusted to be framed, so answer and close.
                 _log.Warn("bad-frame", ("conn", id), ("code", ex.Code));
                 await TryAnswerAsync(connection, ProtocolCodec.EncodeError(ex.Code, ex.Message), id).ConfigureAwait(false);
+                await CloseGracefullyAsync(connection).ConfigureAwait(false);
                 return false;
             }
             catch (Exception ex) when (ex is OperationCanceledException or IOException or EndOfStreamException)
@@ -232,6 +234,40 @@ public sealed class EnclaveServer : IAsyncDisposable
         {
             _log.Error("internal-error", ("op", operation), ("type", ex.GetType().FullName));
             return (ProtocolCodec.EncodeError(ProtocolErrorCodes.Internal, "The server failed unexpectedly; see its log."), operation, ProtocolErrorCodes.Internal);
+        }
+    }
+
+    /// <summary>
+    /// Ends a connection the server refused while the client may still be sending: closing with unread data would reset
+    /// the connection and could destroy the answer before the client reads it, so the server stops sending, then reads
+    /// and discards a bounded amount for a short while before it closes.
+    /// </summary>
+    private static async Task CloseGracefullyAsync(Stream connection)
+    {
+        const int MaxDrainBytes = 1 << 20;
+        try
+        {
+            if (connection is System.Net.Sockets.NetworkStream network)
+            {
+                network.Socket.Shutdown(System.Net.Sockets.SocketShutdown.Send);
+            }
+
+            using var limit = new CancellationTokenSource(TimeSpan.FromSeconds(1));
+            var buffer = new byte[16 << 10];
+            for (var drained = 0; drained < MaxDrainBytes;)
+            {
+                var read = await connection.ReadAsync(buffer, limit.Token).ConfigureAwait(false);
+                if (read == 0)
+                {
+                    break;
+                }
+
+                drained += read;
+            }
+        }
+        catch (Exception ex) when (ex is IOException or OperationCanceledException or ObjectDisposedException or System.Net.Sockets.SocketException)
+        {
+            // The peer is gone or slow: close anyway.
         }
     }
 

@@ -109,6 +109,18 @@ public sealed class EnclaveServerTests
     }
 
     [Fact]
+    public async Task A_client_sending_more_than_the_server_accepts_gets_PayloadTooLarge_not_a_broken_connection()
+    {
+        await using var server = TestServer.Start(o => o.MaxFrameBytes = 4096);
+
+        var error = await Assert.ThrowsAsync<EnclaveProtocolException>(() =>
+            server.Client().DetectAsync(new DetectRequest { EncryptedFile = new byte[4 << 20], Credentials = Credentials }, CancellationToken.None));
+
+        Assert.Equal(ProtocolErrorCodes.PayloadTooLarge, error.Code);
+        await AssertStillServes(server);
+    }
+
+    [Fact]
     public async Task A_zero_length_frame_is_BadRequest()
     {
         await using var server = TestServer.Start();

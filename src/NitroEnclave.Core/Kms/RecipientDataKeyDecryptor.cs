@@ -88,7 +88,7 @@ public sealed class RsaKeyPool : IDisposable
     private readonly CancellationTokenSource _stop = new();
     private readonly Task _filler;
 
-    public RsaKeyPool(int capacity = 2)
+    public RsaKeyPool(int capacity = 4)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(capacity, 1);
         _ready = Channel.CreateBounded<RSA>(new BoundedChannelOptions(capacity) { SingleReader = false, SingleWriter = true });

@@ -28,6 +28,18 @@ public sealed class EnclaveClient
     public async Task<DetectResponse> DetectAsync(DetectRequest request, CancellationToken cancellationToken) =>
         ProtocolCodec.DecodeDetectResponse(await ExchangeAsync(request, cancellationToken).ConfigureAwait(false));
 
+    private async Task<byte[]?> TryReadAnswerAsync(Stream stream, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await Framing.ReadFrameAsync(stream, MaxFrameSize, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is IOException or EndOfStreamException or EnclaveProtocolException)
+        {
+            return null;
+        }
+    }
+
     private async Task<byte[]> ExchangeAsync(EnclaveRequest request, CancellationToken cancellationToken)
     {
         var payload = ProtocolCodec.EncodeRequest(request);
@@ -43,7 +55,21 @@ public sealed class EnclaveClient
             var stream = await Endpoint.ConnectAsync(deadline.Token).ConfigureAwait(false);
             await using (stream.ConfigureAwait(false))
             {
-                await Framing.WriteFrameAsync(stream, payload, deadline.Token).ConfigureAwait(false);
+                try
+                {
+                    await Framing.WriteFrameAsync(stream, payload, deadline.Token).ConfigureAwait(false);
+                }
+                catch (IOException)
+                {
+                    // The server may have refused the request before reading it all (Busy, PayloadTooLarge): its answer says why.
+                    if (await TryReadAnswerAsync(stream, deadline.Token).ConfigureAwait(false) is { } early)
+                    {
+                        return early;
+                    }
+
+                    throw;
+                }
+
                 return await Framing.ReadFrameAsync(stream, MaxFrameSize, deadline.Token).ConfigureAwait(false)
                     ?? throw new EnclaveProtocolException(ProtocolErrorCodes.Unavailable, $"The enclave server at {Endpoint} closed the connection without answering.");
             }
