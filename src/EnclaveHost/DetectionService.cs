@@ -41,8 +41,7 @@ public sealed class DetectionService : IDetectionService
             throw new EnclaveProtocolException(ProtocolErrorCodes.DecryptFailed, "The file is neither an AWS Encryption SDK message nor the reference sample's .encrypted format.");
         }
 
-        using var client = _kms.CreateClient(request.Credentials);
-        var decryptor = new TimedDecryptor(new RecipientDataKeyDecryptor(client, _attest, _keys));
+        var decryptor = new TimedDecryptor(new RecipientDataKeyDecryptor(_kms.ClientFor(request.Credentials), _attest, _keys));
         byte[] image;
         using (var plaintext = new MemoryStream(request.EncryptedFile.Length))
         {

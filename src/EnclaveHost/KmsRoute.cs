@@ -31,9 +31,41 @@ public sealed class KmsRoute
 
     public override string ToString() => EndpointUrl ?? $"kms.<region>.amazonaws.com through the vsock proxy at {Proxy}";
 
-    public AmazonKeyManagementServiceClient CreateClient(AwsCallerCredentials caller)
+    private const int CachedClients = 8;
+    private readonly Dictionary<string, AmazonKeyManagementServiceClient> _clients = new(StringComparer.Ordinal);
+    private readonly Queue<string> _clientOrder = new();
+
+    /// <summary>
+    /// A KMS client for these credentials, reused across requests: building one (configuration, region resolution, a new
+    /// connection) costs far more than the Decrypt itself. A few recent credential sets are kept; the oldest goes first.
+    /// </summary>
+    public AmazonKeyManagementServiceClient ClientFor(AwsCallerCredentials caller)
     {
         ArgumentNullException.ThrowIfNull(caller);
+        var key = Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(
+            string.Join('\n', caller.AccessKeyId, caller.SecretAccessKey, caller.SessionToken ?? string.Empty, caller.Region))));
+        lock (_clients)
+        {
+            if (_clients.TryGetValue(key, out var cached))
+            {
+                return cached;
+            }
+
+            if (_clientOrder.Count == CachedClients)
+            {
+                // Requests in flight may still hold the evicted client; the SDK client tolerates that and the GC reclaims it.
+                _clients.Remove(_clientOrder.Dequeue());
+            }
+
+            var client = CreateClient(caller);
+            _clients[key] = client;
+            _clientOrder.Enqueue(key);
+            return client;
+        }
+    }
+
+    private AmazonKeyManagementServiceClient CreateClient(AwsCallerCredentials caller)
+    {
         AWSCredentials credentials = caller.SessionToken is null
             ? new BasicAWSCredentials(caller.AccessKeyId, caller.SecretAccessKey)
             : new SessionAWSCredentials(caller.AccessKeyId, caller.SecretAccessKey, caller.SessionToken);

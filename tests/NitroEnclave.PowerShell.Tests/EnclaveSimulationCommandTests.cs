@@ -80,6 +80,47 @@ public sealed class EnclaveSimulationCommandTests : IDisposable
     }
 
     [Fact]
+    public void Removing_the_module_stops_the_simulation()
+    {
+        var result = ModuleHost.Run("""
+            $sim = Start-EnclaveSimulation -DataPath $data
+            Remove-Module NitroEnclave
+            $sim.EnclaveProcessId, $sim.KmsProcessId
+            $PSDefaultParameterValues.Count
+            """, Variables()).AssertNoErrors();
+
+        AssertGone((int)result.Output[0].BaseObject, (int)result.Output[1].BaseObject);
+        Assert.Equal(0, result.Output[2].BaseObject);
+    }
+
+    [Fact]
+    public void Ending_the_session_stops_the_simulation()
+    {
+        var result = ModuleHost.Run("""
+            $sim = Start-EnclaveSimulation -DataPath $data
+            $sim.EnclaveProcessId, $sim.KmsProcessId
+            """, Variables()).AssertNoErrors();
+
+        AssertGone((int)result.Output[0].BaseObject, (int)result.Output[1].BaseObject);
+    }
+
+    private static void AssertGone(params int[] processIds)
+    {
+        foreach (var id in processIds)
+        {
+            try
+            {
+                using var process = System.Diagnostics.Process.GetProcessById(id);
+                Assert.True(process.WaitForExit(TimeSpan.FromSeconds(15)), $"process {id} still runs");
+            }
+            catch (ArgumentException)
+            {
+                // Already gone.
+            }
+        }
+    }
+
+    [Fact]
     public void Get_EnclavePcr_Simulation_without_a_simulation_is_a_clear_error()
     {
         var result = ModuleHost.Run("Get-EnclavePcr -Simulation");

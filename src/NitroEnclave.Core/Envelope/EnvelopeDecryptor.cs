@@ -169,7 +169,7 @@ public static class EnvelopeDecryptor
         using var verifier = SignatureVerifier(header);
         var dataKey = await obtainDataKey(header).ConfigureAwait(false);
         using var keys = Authenticate(header, dataKey);
-        using var hash = verifier is null ? null : IncrementalHash.CreateHash(header.Suite.SignatureHash);
+        using var hash = verifier is null ? null : new BackgroundHash(header.Suite.SignatureHash);
         hash?.AppendData(header.Body);
         hash?.AppendData(header.Authentication);
         input.Hash = hash;
@@ -289,7 +289,7 @@ public static class EnvelopeDecryptor
         return (plaintext, length);
     }
 
-    private static async Task VerifyFooterAsync(MessageInput input, ECDsa verifier, IncrementalHash hash, AlgorithmSuite suite, CancellationToken cancellationToken)
+    private static async Task VerifyFooterAsync(MessageInput input, ECDsa verifier, BackgroundHash hash, AlgorithmSuite suite, CancellationToken cancellationToken)
     {
         var lengthField = new byte[2];
         await input.ReadExactlyAsync(lengthField, cancellationToken).ConfigureAwait(false);

@@ -112,7 +112,7 @@ public static class EnvelopeEncryptor
         var headerTag = new byte[AlgorithmSuite.TagLength];
         keys.Aes.Encrypt(stackalloc byte[AlgorithmSuite.IvLength], ReadOnlySpan<byte>.Empty, Span<byte>.Empty, headerTag, headerBody);
 
-        using var hash = signer is null ? null : IncrementalHash.CreateHash(suite.SignatureHash);
+        using var hash = signer is null ? null : new BackgroundHash(suite.SignatureHash);
         long written = 0;
         async Task WriteAsync(ReadOnlyMemory<byte> bytes)
         {

@@ -1,5 +1,4 @@
 using System.Buffers;
-using System.Security.Cryptography;
 
 namespace NitroEnclave.Envelope;
 
@@ -9,7 +8,7 @@ namespace NitroEnclave.Envelope;
 /// </summary>
 internal sealed class MessageInput(Stream stream)
 {
-    public IncrementalHash? Hash { get; set; }
+    public BackgroundHash? Hash { get; set; }
 
     public long Position { get; private set; }
 
