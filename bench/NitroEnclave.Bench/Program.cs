@@ -1,6 +1,6 @@
 using NitroEnclave.Bench;
 
-// Runs the project's benchmarks and writes bench/results/<name>.md, and bench/results/latest.md for "all".
+// Runs the project's benchmarks, writes bench/results/<name>.md for each, and assembles bench/results/latest.md.
 var benchmarks = new (string Name, Action<TextWriter> Run)[]
 {
     ("pcr", PcrBenchmark.Run),
@@ -36,26 +36,32 @@ if (selected.Length == 0)
 
 var resultsDirectory = Path.Combine(FindRepositoryRoot(), "bench", "results");
 Directory.CreateDirectory(resultsDirectory);
-var combined = new StringWriter();
-combined.WriteLine("# NitroEnclave benchmark results");
-combined.WriteLine();
-combined.WriteLine("Machine: " + Measure.MachineLine());
-combined.WriteLine();
 foreach (var (name, run) in selected)
 {
     Console.Error.WriteLine($"running {name} ...");
     var section = new StringWriter();
     run(section);
     File.WriteAllText(Path.Combine(resultsDirectory, name + ".md"), $"# {name}\n\nMachine: {Measure.MachineLine()}\n\n{section}");
-    combined.Write(section);
     Console.Write(section);
 }
 
-if (selected.Length == benchmarks.Length)
+// latest.md: every benchmark's latest result, each stamped with its own run (a benchmark measures its comparison
+// figure in that same run).
+var combined = new StringWriter();
+combined.WriteLine("# NitroEnclave benchmark results");
+combined.WriteLine();
+combined.WriteLine("Made by `dotnet run -c Release --project bench/NitroEnclave.Bench -- all`; one area: `-- <name>`.");
+foreach (var (name, _) in benchmarks)
 {
-    File.WriteAllText(Path.Combine(resultsDirectory, "latest.md"), combined.ToString());
+    var file = Path.Combine(resultsDirectory, name + ".md");
+    if (File.Exists(file))
+    {
+        combined.WriteLine();
+        combined.Write(File.ReadAllText(file).Replace($"# {name}\n", $"<!-- {name} -->\n", StringComparison.Ordinal));
+    }
 }
 
+File.WriteAllText(Path.Combine(resultsDirectory, "latest.md"), combined.ToString());
 return 0;
 
 static string FindRepositoryRoot()

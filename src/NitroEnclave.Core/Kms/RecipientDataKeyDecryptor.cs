@@ -124,6 +124,9 @@ public sealed class RsaKeyPool : IDisposable
         while (!_stop.IsCancellationRequested)
         {
             var key = RSA.Create(2048);
+
+            // The key pair is generated lazily at first use: use it here, so the expensive part happens in the background.
+            _ = key.ExportSubjectPublicKeyInfo();
             try
             {
                 await _ready.Writer.WriteAsync(key, _stop.Token).ConfigureAwait(false);
