@@ -12,10 +12,12 @@ public sealed partial class ReadyProcess : IDisposable
     public const string StartFailed = "ChildProcessStartFailed";
 
     private readonly Process _process;
+    private bool _disposed;
 
     private ReadyProcess(Process process, JsonElement ready, string? logPath)
     {
         _process = process;
+        ProcessId = process.Id;
         Ready = ready;
         LogPath = logPath;
     }
@@ -23,11 +25,12 @@ public sealed partial class ReadyProcess : IDisposable
     /// <summary>The ready line, parsed.</summary>
     public JsonElement Ready { get; }
 
-    public int ProcessId => _process.Id;
+    /// <summary>The child's process id, still readable after it stopped.</summary>
+    public int ProcessId { get; }
 
     public string? LogPath { get; }
 
-    public bool HasExited => _process.HasExited;
+    public bool HasExited => _disposed || _process.HasExited;
 
     /// <summary>Starts <paramref name="executable"/> and waits for its ready line; failure reports the process's own words from the log.</summary>
     public static ReadyProcess Start(string executable, IEnumerable<string> arguments, string? logPath, TimeSpan timeout, CancellationToken cancellationToken)
@@ -101,8 +104,12 @@ public sealed partial class ReadyProcess : IDisposable
 
     public void Dispose()
     {
-        Stop(TimeSpan.FromSeconds(10));
-        _process.Dispose();
+        if (!_disposed)
+        {
+            Stop(TimeSpan.FromSeconds(10));
+            _process.Dispose();
+            _disposed = true;
+        }
     }
 
     private static JsonElement WaitForReady(Process process, TimeSpan timeout, CancellationToken cancellationToken)
