@@ -45,10 +45,10 @@ internal static class Measure
 
     public static double MiBPerSecond(long bytes, TimeSpan time) => bytes / 1048576.0 / time.TotalSeconds;
 
-    /// <summary>Peak resident set size of this process (VmHWM), in MiB.</summary>
-    public static double PeakRssMiB()
+    /// <summary>Peak resident set size (VmHWM) of this process, or of the process <paramref name="processId"/>, in MiB.</summary>
+    public static double PeakRssMiB(int? processId = null)
     {
-        foreach (var line in File.ReadLines("/proc/self/status"))
+        foreach (var line in File.ReadLines($"/proc/{(processId is { } id ? id.ToString(System.Globalization.CultureInfo.InvariantCulture) : "self")}/status"))
         {
             if (line.StartsWith("VmHWM:", StringComparison.Ordinal))
             {

@@ -41,18 +41,24 @@ public sealed partial class ReadyProcess : IDisposable
             throw new NitroEnclaveException(StartFailed, ErrorKind.NotFound, $"Cannot find {executable}; build the module first (dotnet build -c Release).");
         }
 
-        var start = new ProcessStartInfo(executable)
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = logPath is not null,
-            RedirectStandardInput = true,
-            UseShellExecute = false,
-        };
+        var start = new ProcessStartInfo(executable);
         foreach (var argument in arguments)
         {
             start.ArgumentList.Add(argument);
         }
 
+        return Start(start, logPath, timeout, cancellationToken);
+    }
+
+    /// <summary>Starts the process <paramref name="start"/> describes (its redirections are set here) and waits for its ready line.</summary>
+    public static ReadyProcess Start(ProcessStartInfo start, string? logPath, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(start);
+        start.RedirectStandardOutput = true;
+        start.RedirectStandardError = logPath is not null;
+        start.RedirectStandardInput = true;
+        start.UseShellExecute = false;
+        var executable = start.FileName;
         var process = Process.Start(start) ?? throw new NitroEnclaveException(StartFailed, ErrorKind.ResourceUnavailable, $"Cannot start {executable}.");
         if (logPath is not null)
         {

@@ -219,6 +219,24 @@ public static class LocalKmsProcess
 
     private static Process Launch(string serverDirectory, IEnumerable<string> arguments)
     {
+        var start = StartInfo(serverDirectory, arguments);
+        start.RedirectStandardOutput = true;
+        start.RedirectStandardError = true;
+        start.UseShellExecute = false;
+        start.CreateNoWindow = true;
+        try
+        {
+            return Process.Start(start) ?? throw new InvalidOperationException("no process");
+        }
+        catch (Exception ex) when (ex is System.ComponentModel.Win32Exception or InvalidOperationException)
+        {
+            throw new NitroEnclaveException(KmsErrors.LocalKmsStartFailed, ErrorKind.InvalidOperation, $"The local KMS could not be started: {ex.Message}", ex);
+        }
+    }
+
+    /// <summary>How to run the server in <paramref name="serverDirectory"/>: its apphost, or the dotnet host with its dll.</summary>
+    internal static ProcessStartInfo StartInfo(string serverDirectory, IEnumerable<string> arguments)
+    {
         var dll = Path.Combine(serverDirectory, ServerAssemblyName + ".dll");
         if (!File.Exists(dll))
         {
@@ -227,15 +245,7 @@ public static class LocalKmsProcess
 
         // The apphost finds the runtime the usual way; without one, the dotnet host runs the dll.
         var apphost = Path.Combine(serverDirectory, ServerAssemblyName + (OperatingSystem.IsWindows() ? ".exe" : string.Empty));
-        var start = new ProcessStartInfo
-        {
-            FileName = File.Exists(apphost) ? apphost : DotnetHost(),
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            RedirectStandardInput = false,
-            UseShellExecute = false,
-            CreateNoWindow = true,
-        };
+        var start = new ProcessStartInfo(File.Exists(apphost) ? apphost : DotnetHost());
         if (!File.Exists(apphost))
         {
             start.ArgumentList.Add(dll);
@@ -246,14 +256,7 @@ public static class LocalKmsProcess
             start.ArgumentList.Add(argument);
         }
 
-        try
-        {
-            return Process.Start(start) ?? throw new InvalidOperationException("no process");
-        }
-        catch (Exception ex) when (ex is System.ComponentModel.Win32Exception or InvalidOperationException)
-        {
-            throw new NitroEnclaveException(KmsErrors.LocalKmsStartFailed, ErrorKind.InvalidOperation, $"The local KMS could not be started: {ex.Message}", ex);
-        }
+        return start;
     }
 
     private static string DotnetHost() =>

@@ -115,8 +115,7 @@ public sealed class EnclaveSimulation : IDisposable
         var kmsLog = Path.Combine(logs, "localkms.log");
         var enclaveLog = Path.Combine(logs, "enclavehost.log");
         var kms = ReadyProcess.Start(
-            Path.Combine(options.ModuleDirectory, "localkms", LocalKmsProcess.ServerAssemblyName),
-            ["serve", "--data-path", Path.Combine(options.DataPath, "kms"), "--port", "0", "--trust-root", rootCertificate],
+            LocalKmsProcess.StartInfo(Path.Combine(options.ModuleDirectory, "localkms"), ["serve", "--data-path", Path.Combine(options.DataPath, "kms"), "--port", "0", "--trust-root", rootCertificate]),
             kmsLog,
             options.StartTimeout,
             cancellationToken);
