@@ -136,7 +136,7 @@ internal static class EnvelopeBenchmark
         private readonly byte[] _dataKey = RandomNumberGenerator.GetBytes(32);
 
         public Task<GeneratedDataKey> GenerateDataKeyAsync(string keyId, int keyLength, IReadOnlyDictionary<string, string> encryptionContext, CancellationToken cancellationToken) =>
-            Task.FromResult(new GeneratedDataKey((byte[])_dataKey.Clone(), new EncryptedDataKey(KmsDataKeyProvider.ProviderId, Encoding.UTF8.GetBytes("local"), [1]), "local"));
+            Task.FromResult(new GeneratedDataKey((byte[])_dataKey.Clone(), new EncryptedDataKey(KmsKeyring.ProviderId, Encoding.UTF8.GetBytes("local"), [1]), "local"));
 
         public Task<byte[]> DecryptDataKeyAsync(EncryptedDataKey encryptedDataKey, IReadOnlyDictionary<string, string> encryptionContext, CancellationToken cancellationToken) =>
             Task.FromResult((byte[])_dataKey.Clone());

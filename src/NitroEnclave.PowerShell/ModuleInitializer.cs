@@ -7,8 +7,8 @@ namespace NitroEnclave.PowerShell;
 /// <summary>
 /// Loads the module's dependencies into a private AssemblyLoadContext, so the module can share a session with
 /// modules (AWS.Tools.*, powershell-yaml) that bring other versions of AWSSDK.Core or YamlDotNet.
-/// The cmdlet assembly itself sits in the default context and references only NitroEnclave.Core and
-/// NitroEnclave.Detection; everything they need then resolves inside the private context from the deps folder.
+/// The cmdlet assembly itself sits in the default context and references only NitroEnclave.Core,
+/// NitroEnclave.Trusted and NitroEnclave.Detection; everything they need then resolves inside the private context from the deps folder.
 /// </summary>
 public sealed class ModuleInitializer : IModuleAssemblyInitializer, IModuleAssemblyCleanup
 {
@@ -34,7 +34,7 @@ public sealed class ModuleInitializer : IModuleAssemblyInitializer, IModuleAssem
     private static void StopSimulation() => Commands.SimulationRegistry.Stop(System.Management.Automation.Runspaces.Runspace.DefaultRunspace);
 
     private static Assembly? ResolveCore(AssemblyLoadContext defaultContext, AssemblyName name) =>
-        name.Name is "NitroEnclave.Core" or "NitroEnclave.Detection" ? PrivateContext.LoadFromAssemblyName(name) : null;
+        name.Name is "NitroEnclave.Core" or "NitroEnclave.Trusted" or "NitroEnclave.Detection" ? PrivateContext.LoadFromAssemblyName(name) : null;
 
     /// <summary>Resolves every assembly found in deps/ from there; the rest (the framework, PowerShell) from the default context.</summary>
     private sealed class DependencyLoadContext(string directory) : AssemblyLoadContext("NitroEnclave", isCollectible: false)

@@ -93,11 +93,12 @@ public sealed class EnclaveDetectionImageCommandTests : IDisposable
         var result = ModuleHost.Run("""
             $context = [System.Runtime.Loader.AssemblyLoadContext]::All | Where-Object Name -eq 'NitroEnclave'
             $core = $context.LoadFromAssemblyName([System.Reflection.AssemblyName]::new('NitroEnclave.Core'))
-            $box = $core.GetType('NitroEnclave.Protocol.BoundingBox')
-            $object = [System.Activator]::CreateInstance($core.GetType('NitroEnclave.Protocol.DetectedObject'), @('airplane', 5, 0.9, $box::new(0.1, 0.2, 0.5, 0.6), $box::new(20, 20, 100, 60)))
+            $trusted = $context.LoadFromAssemblyName([System.Reflection.AssemblyName]::new('NitroEnclave.Trusted'))
+            $box = $trusted.GetType('NitroEnclave.Protocol.BoundingBox')
+            $object = [System.Activator]::CreateInstance($trusted.GetType('NitroEnclave.Protocol.DetectedObject'), @('airplane', 5, 0.9, $box::new(0.1, 0.2, 0.5, 0.6), $box::new(20, 20, 100, 60)))
             $list = [System.Activator]::CreateInstance([System.Collections.Generic.List`1].MakeGenericType($object.GetType()))
             $list.Add($object)
-            $response = [System.Activator]::CreateInstance($core.GetType('NitroEnclave.Protocol.DetectResponse'))
+            $response = [System.Activator]::CreateInstance($trusted.GetType('NitroEnclave.Protocol.DetectResponse'))
             $response.Objects = $list
             $response.ImageWidth = 200
             $response.ImageHeight = 100

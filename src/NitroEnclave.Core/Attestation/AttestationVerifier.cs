@@ -15,9 +15,9 @@ public sealed class AttestationVerifier
 {
     public const int MaxPcrs = 32;
     public const int MaxCertificateSize = 1024;
-    public const int MaxPublicKeySize = 1024;
-    public const int MaxUserDataSize = 512;
-    public const int MaxNonceSize = 512;
+    public const int MaxPublicKeySize = NsmLimits.MaxPublicKeySize;
+    public const int MaxUserDataSize = NsmLimits.MaxUserDataSize;
+    public const int MaxNonceSize = NsmLimits.MaxNonceSize;
     public const int CoseEs384 = -35;
     public const int SignatureSize = 96;
 
@@ -208,7 +208,7 @@ public sealed class AttestationVerifier
 
         for (var i = 0; i < chain.Count - 1; i++)
         {
-            if (!IsIssuedBy(chain[i], chain[i + 1]))
+            if (!CertificateSignature.IsIssuedBy(chain[i], chain[i + 1]))
             {
                 Fail(AttestationRules.ChainBroken, $"'{chain[i].Subject}' is not signed by the next certificate of the chain, '{chain[i + 1].Subject}'.");
             }
@@ -320,41 +320,6 @@ public sealed class AttestationVerifier
         else if (!actual.AsSpan().SequenceEqual(expected))
         {
             failures.Add(new AttestationFailure(rule, $"The document's {field} differs from the one expected."));
-        }
-    }
-
-    /// <summary>Whether <paramref name="child"/> names <paramref name="issuer"/> as its issuer and carries a valid ECDSA signature by its key.</summary>
-    internal static bool IsIssuedBy(X509Certificate2 child, X509Certificate2 issuer)
-    {
-        if (!child.IssuerName.RawData.AsSpan().SequenceEqual(issuer.SubjectName.RawData))
-        {
-            return false;
-        }
-
-        using var key = issuer.GetECDsaPublicKey();
-        if (key is null)
-        {
-            return false;
-        }
-
-        try
-        {
-            var certificate = new AsnReader(child.RawData, AsnEncodingRules.DER).ReadSequence();
-            var toBeSigned = certificate.ReadEncodedValue();
-            var algorithm = certificate.ReadSequence().ReadObjectIdentifier();
-            var signature = certificate.ReadBitString(out _);
-            HashAlgorithmName? hash = algorithm switch
-            {
-                "1.2.840.10045.4.3.2" => HashAlgorithmName.SHA256,
-                "1.2.840.10045.4.3.3" => HashAlgorithmName.SHA384,
-                "1.2.840.10045.4.3.4" => HashAlgorithmName.SHA512,
-                _ => null,
-            };
-            return hash is { } name && key.VerifyData(toBeSigned.Span, signature, name, DSASignatureFormat.Rfc3279DerSequence);
-        }
-        catch (Exception ex) when (ex is AsnContentException or CryptographicException)
-        {
-            return false;
         }
     }
 }

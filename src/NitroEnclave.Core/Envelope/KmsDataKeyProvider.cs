@@ -16,8 +16,6 @@ namespace NitroEnclave.Envelope;
 /// </summary>
 public sealed class KmsDataKeyProvider : IDataKeyProvider, IDisposable
 {
-    public const string ProviderId = "aws-kms";
-
     private readonly IAmazonKeyManagementService _client;
     private readonly bool _ownsClient;
 
@@ -52,7 +50,7 @@ public sealed class KmsDataKeyProvider : IDataKeyProvider, IDisposable
         }
         catch (Exception exception) when (exception is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
         {
-            throw Map(exception, "GenerateDataKey", keyId);
+            throw KmsKeyring.MapFailure(exception, "GenerateDataKey", keyId);
         }
 
         var plaintext = TakeAndZero(response.Plaintext);
@@ -63,14 +61,14 @@ public sealed class KmsDataKeyProvider : IDataKeyProvider, IDisposable
             throw new NitroEnclaveException(EnvelopeErrors.KmsInvalidResponse, ErrorKind.InvalidData, $"KMS GenerateDataKey for '{keyId}' returned an incomplete answer.");
         }
 
-        return new GeneratedDataKey(plaintext, new EncryptedDataKey(ProviderId, Encoding.UTF8.GetBytes(response.KeyId), ciphertext), response.KeyId);
+        return new GeneratedDataKey(plaintext, new EncryptedDataKey(KmsKeyring.ProviderId, Encoding.UTF8.GetBytes(response.KeyId), ciphertext), response.KeyId);
     }
 
     public async Task<byte[]> DecryptDataKeyAsync(EncryptedDataKey encryptedDataKey, IReadOnlyDictionary<string, string> encryptionContext, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(encryptedDataKey);
         ArgumentNullException.ThrowIfNull(encryptionContext);
-        if (encryptedDataKey.ProviderId != ProviderId)
+        if (encryptedDataKey.ProviderId != KmsKeyring.ProviderId)
         {
             throw EnvelopeErrors.Invalid(EnvelopeErrors.NoDecryptableKey, $"The data key is from key provider '{encryptedDataKey.ProviderId}', not AWS KMS.");
         }
@@ -93,7 +91,7 @@ public sealed class KmsDataKeyProvider : IDataKeyProvider, IDisposable
         }
         catch (Exception exception) when (exception is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
         {
-            throw Map(exception, "Decrypt", keyArn.Length > 0 ? keyArn : "(key named in the ciphertext)");
+            throw KmsKeyring.MapFailure(exception, "Decrypt", keyArn.Length > 0 ? keyArn : "(key named in the ciphertext)");
         }
 
         var plaintext = TakeAndZero(response.Plaintext);
@@ -112,37 +110,6 @@ public sealed class KmsDataKeyProvider : IDataKeyProvider, IDisposable
         {
             _client.Dispose();
         }
-    }
-
-    /// <summary>Maps an AWS SDK failure to a stable error id; the message names the operation and key, never key material.</summary>
-    internal static NitroEnclaveException Map(Exception exception, string operation, string keyId)
-    {
-        var (id, kind) = exception switch
-        {
-            InvalidCiphertextException or IncorrectKeyException => (EnvelopeErrors.KmsInvalidCiphertext, ErrorKind.InvalidData),
-            NotFoundException => (EnvelopeErrors.KmsKeyNotFound, ErrorKind.NotFound),
-            DisabledException or KMSInvalidStateException => (EnvelopeErrors.KmsKeyDisabled, ErrorKind.InvalidOperation),
-            KeyUnavailableException or DependencyTimeoutException or KMSInternalException => (EnvelopeErrors.KmsUnavailable, ErrorKind.ResourceUnavailable),
-            AmazonServiceException { ErrorCode: "AccessDeniedException" or "AccessDenied" or "UnrecognizedClientException" or "InvalidSignatureException" or "ExpiredTokenException" }
-                => (EnvelopeErrors.KmsAccessDenied, ErrorKind.PermissionDenied),
-            AmazonServiceException { StatusCode: System.Net.HttpStatusCode.Forbidden } => (EnvelopeErrors.KmsAccessDenied, ErrorKind.PermissionDenied),
-            AmazonServiceException { StatusCode: >= System.Net.HttpStatusCode.InternalServerError } => (EnvelopeErrors.KmsUnavailable, ErrorKind.ResourceUnavailable),
-            AmazonServiceException => (EnvelopeErrors.KmsRequestFailed, ErrorKind.InvalidOperation),
-            HttpRequestException or SocketException or IOException or TimeoutException or OperationCanceledException or AmazonClientException
-                => (EnvelopeErrors.KmsUnavailable, ErrorKind.ResourceUnavailable),
-            _ => (EnvelopeErrors.KmsRequestFailed, ErrorKind.InvalidOperation),
-        };
-        var code = exception is AmazonServiceException service && !string.IsNullOrEmpty(service.ErrorCode) ? $" ({service.ErrorCode})" : string.Empty;
-        var what = id switch
-        {
-            EnvelopeErrors.KmsAccessDenied => "access was denied",
-            EnvelopeErrors.KmsInvalidCiphertext => "the ciphertext, its encryption context or the key does not match",
-            EnvelopeErrors.KmsKeyNotFound => "the key was not found",
-            EnvelopeErrors.KmsKeyDisabled => "the key is disabled or not usable now",
-            EnvelopeErrors.KmsUnavailable => "KMS could not be reached or is unavailable",
-            _ => "the request failed",
-        };
-        return new NitroEnclaveException(id, kind, $"KMS {operation} with key '{keyId}' failed: {what}{code}.", exception);
     }
 
     private static byte[] TakeAndZero(MemoryStream? stream)

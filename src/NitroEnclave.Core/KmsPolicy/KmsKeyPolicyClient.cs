@@ -75,7 +75,7 @@ public sealed class KmsKeyPolicyClient : IDisposable
         }
         catch (Exception exception) when (exception is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
         {
-            throw KmsDataKeyProvider.Map(exception, "GetKeyPolicy", keyId);
+            throw KmsKeyring.MapFailure(exception, "GetKeyPolicy", keyId);
         }
 
         return new KmsEnclavePolicy(metadata.KeyId, metadata.Arn, metadata.AWSAccountId, policy);
@@ -117,7 +117,7 @@ public sealed class KmsKeyPolicyClient : IDisposable
         }
         catch (Exception exception) when (exception is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
         {
-            throw KmsDataKeyProvider.Map(exception, "PutKeyPolicy", keyArn);
+            throw KmsKeyring.MapFailure(exception, "PutKeyPolicy", keyArn);
         }
 
         return new KmsEnclavePolicy(update.Before.KeyId, keyArn, update.Before.AccountId, update.Edit.PolicyText);

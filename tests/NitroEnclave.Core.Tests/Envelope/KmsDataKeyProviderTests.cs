@@ -90,15 +90,15 @@ public sealed class KmsDataKeyProviderTests : IDisposable
     [Fact]
     public void Sdk_errors_map_to_stable_ids()
     {
-        Assert.Equal(EnvelopeErrors.KmsInvalidCiphertext, KmsDataKeyProvider.Map(new InvalidCiphertextException("x"), "Decrypt", "k").ErrorId);
-        Assert.Equal(EnvelopeErrors.KmsInvalidCiphertext, KmsDataKeyProvider.Map(new IncorrectKeyException("x"), "Decrypt", "k").ErrorId);
-        Assert.Equal(EnvelopeErrors.KmsKeyNotFound, KmsDataKeyProvider.Map(new NotFoundException("x"), "Decrypt", "k").ErrorId);
-        Assert.Equal(EnvelopeErrors.KmsKeyDisabled, KmsDataKeyProvider.Map(new DisabledException("x"), "Decrypt", "k").ErrorId);
-        Assert.Equal(EnvelopeErrors.KmsKeyDisabled, KmsDataKeyProvider.Map(new KMSInvalidStateException("x"), "Decrypt", "k").ErrorId);
-        Assert.Equal(EnvelopeErrors.KmsUnavailable, KmsDataKeyProvider.Map(new KeyUnavailableException("x"), "Decrypt", "k").ErrorId);
-        Assert.Equal(EnvelopeErrors.KmsUnavailable, KmsDataKeyProvider.Map(new HttpRequestException("x"), "Decrypt", "k").ErrorId);
-        Assert.Equal(EnvelopeErrors.KmsAccessDenied, KmsDataKeyProvider.Map(new AmazonServiceException("x") { ErrorCode = "AccessDeniedException" }, "Decrypt", "k").ErrorId);
-        Assert.Equal(EnvelopeErrors.KmsRequestFailed, KmsDataKeyProvider.Map(new AmazonServiceException("x") { ErrorCode = "ValidationException", StatusCode = HttpStatusCode.BadRequest }, "Decrypt", "k").ErrorId);
+        Assert.Equal(EnvelopeErrors.KmsInvalidCiphertext, KmsKeyring.MapFailure(new InvalidCiphertextException("x"), "Decrypt", "k").ErrorId);
+        Assert.Equal(EnvelopeErrors.KmsInvalidCiphertext, KmsKeyring.MapFailure(new IncorrectKeyException("x"), "Decrypt", "k").ErrorId);
+        Assert.Equal(EnvelopeErrors.KmsKeyNotFound, KmsKeyring.MapFailure(new NotFoundException("x"), "Decrypt", "k").ErrorId);
+        Assert.Equal(EnvelopeErrors.KmsKeyDisabled, KmsKeyring.MapFailure(new DisabledException("x"), "Decrypt", "k").ErrorId);
+        Assert.Equal(EnvelopeErrors.KmsKeyDisabled, KmsKeyring.MapFailure(new KMSInvalidStateException("x"), "Decrypt", "k").ErrorId);
+        Assert.Equal(EnvelopeErrors.KmsUnavailable, KmsKeyring.MapFailure(new KeyUnavailableException("x"), "Decrypt", "k").ErrorId);
+        Assert.Equal(EnvelopeErrors.KmsUnavailable, KmsKeyring.MapFailure(new HttpRequestException("x"), "Decrypt", "k").ErrorId);
+        Assert.Equal(EnvelopeErrors.KmsAccessDenied, KmsKeyring.MapFailure(new AmazonServiceException("x") { ErrorCode = "AccessDeniedException" }, "Decrypt", "k").ErrorId);
+        Assert.Equal(EnvelopeErrors.KmsRequestFailed, KmsKeyring.MapFailure(new AmazonServiceException("x") { ErrorCode = "ValidationException", StatusCode = HttpStatusCode.BadRequest }, "Decrypt", "k").ErrorId);
     }
 
     [Fact]

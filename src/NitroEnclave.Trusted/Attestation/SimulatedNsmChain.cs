@@ -96,7 +96,7 @@ public sealed class SimulatedNsmChain : IDisposable
 
         for (var i = 1; i < authorities.Count; i++)
         {
-            if (!AttestationVerifier.IsIssuedBy(authorities[i].Item1, authorities[i - 1].Item1))
+            if (!CertificateSignature.IsIssuedBy(authorities[i].Item1, authorities[i - 1].Item1))
             {
                 DisposeAll(authorities);
                 throw StoreInvalid($"In '{directory}', {IntermediateFilePrefix}{i}.pem is not issued by the certificate before it.");

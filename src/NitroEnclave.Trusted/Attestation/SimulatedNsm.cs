@@ -160,9 +160,9 @@ public sealed class SimulatedNsm : NitroSecurityModuleClient
         switch (request)
         {
             case NsmAttestationRequest attestation:
-                if (attestation.UserData is { Length: > AttestationVerifier.MaxUserDataSize }
-                    || attestation.Nonce is { Length: > AttestationVerifier.MaxNonceSize }
-                    || attestation.PublicKey is { Length: > AttestationVerifier.MaxPublicKeySize })
+                if (attestation.UserData is { Length: > NsmLimits.MaxUserDataSize }
+                    || attestation.Nonce is { Length: > NsmLimits.MaxNonceSize }
+                    || attestation.PublicKey is { Length: > NsmLimits.MaxPublicKeySize })
                 {
                     return new NsmErrorResponse(NsmErrorCodes.InputTooLarge);
                 }

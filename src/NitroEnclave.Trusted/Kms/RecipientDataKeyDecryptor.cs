@@ -31,7 +31,7 @@ public sealed class RecipientDataKeyDecryptor : IDataKeyDecryptor
     {
         ArgumentNullException.ThrowIfNull(encryptedDataKey);
         ArgumentNullException.ThrowIfNull(encryptionContext);
-        if (encryptedDataKey.ProviderId != KmsDataKeyProvider.ProviderId)
+        if (encryptedDataKey.ProviderId != KmsKeyring.ProviderId)
         {
             throw EnvelopeErrors.Invalid(EnvelopeErrors.NoDecryptableKey, $"The data key is from key provider '{encryptedDataKey.ProviderId}', not AWS KMS.");
         }
@@ -61,7 +61,7 @@ public sealed class RecipientDataKeyDecryptor : IDataKeyDecryptor
         }
         catch (Exception exception) when (exception is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
         {
-            throw KmsDataKeyProvider.Map(exception, "Decrypt with Recipient", keyArn.Length > 0 ? keyArn : "(key named in the ciphertext)");
+            throw KmsKeyring.MapFailure(exception, "Decrypt with Recipient", keyArn.Length > 0 ? keyArn : "(key named in the ciphertext)");
         }
 
         if (response.CiphertextForRecipient is not { Length: > 0 } sealedKey)

@@ -1,5 +1,13 @@
 namespace NitroEnclave.Attestation;
 
+/// <summary>The largest fields the security module puts in an attestation document (the NSM API's limits).</summary>
+public static class NsmLimits
+{
+    public const int MaxPublicKeySize = 1024;
+    public const int MaxUserDataSize = 512;
+    public const int MaxNonceSize = 512;
+}
+
 /// <summary>The error codes a Nitro Security Module returns in an Error response.</summary>
 public static class NsmErrorCodes
 {

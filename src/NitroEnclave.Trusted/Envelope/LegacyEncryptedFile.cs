@@ -57,7 +57,7 @@ public static class LegacyEncryptedFile
         }
 
         var token = await ReadTokenAsync(input, maxTokenLength, cancellationToken).ConfigureAwait(false);
-        var key = await decryptor.DecryptDataKeyAsync(new EncryptedDataKey(KmsDataKeyProvider.ProviderId, [], blob), new Dictionary<string, string>(), cancellationToken).ConfigureAwait(false);
+        var key = await decryptor.DecryptDataKeyAsync(new EncryptedDataKey(KmsKeyring.ProviderId, [], blob), new Dictionary<string, string>(), cancellationToken).ConfigureAwait(false);
         byte[] plaintext = [];
         try
         {
