@@ -76,7 +76,7 @@ public sealed class KubernetesManifestTests
     public void The_pod_script_starts_the_enclave_proxy_and_bridge_from_the_pod_settings()
     {
         var script = File.ReadAllText(Path.Combine(Folder, "pod", "run.sh"));
-        Assert.Contains("""nitro-cli run-enclave --eif-path "$ENCLAVE_IMAGE" --memory "$ENCLAVE_MEMORY_MIB" --cpu-count "$ENCLAVE_CPU_COUNT" """, script, StringComparison.Ordinal);
+        Assert.Contains("nitro-cli run-enclave --eif-path \"$ENCLAVE_IMAGE\" --memory \"$ENCLAVE_MEMORY_MIB\" --cpu-count \"$ENCLAVE_CPU_COUNT\"", script, StringComparison.Ordinal);
         Assert.Contains("""vsock-proxy "$KMS_PROXY_PORT" "$kms_host" 443""", script, StringComparison.Ordinal);
         Assert.Contains("""VSOCK-CONNECT:${enclave_cid}:${ENCLAVE_PORT}""", script, StringComparison.Ordinal);
         Assert.Contains("nitro-cli terminate-enclave", script, StringComparison.Ordinal);
