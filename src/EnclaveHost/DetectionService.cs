@@ -20,14 +20,12 @@ public sealed class DetectionService : IDetectionService
 
     private readonly ObjectDetector _detector;
     private readonly KmsRoute _kms;
-    private readonly Func<byte[], byte[]> _attest;
-    private readonly RsaKeyPool _keys;
+    private readonly RecipientKeys _keys;
 
-    public DetectionService(ObjectDetector detector, KmsRoute kms, Func<byte[], byte[]> attestWithPublicKey, RsaKeyPool keys)
+    public DetectionService(ObjectDetector detector, KmsRoute kms, RecipientKeys keys)
     {
         _detector = detector ?? throw new ArgumentNullException(nameof(detector));
         _kms = kms ?? throw new ArgumentNullException(nameof(kms));
-        _attest = attestWithPublicKey ?? throw new ArgumentNullException(nameof(attestWithPublicKey));
         _keys = keys ?? throw new ArgumentNullException(nameof(keys));
     }
 
@@ -41,7 +39,7 @@ public sealed class DetectionService : IDetectionService
             throw new EnclaveProtocolException(ProtocolErrorCodes.DecryptFailed, "The file is neither an AWS Encryption SDK message nor the reference sample's .encrypted format.");
         }
 
-        var decryptor = new TimedDecryptor(new RecipientDataKeyDecryptor(_kms.ClientFor(request.Credentials), _attest, _keys));
+        var decryptor = new TimedDecryptor(new RecipientDataKeyDecryptor(_kms.ClientFor(request.Credentials), _keys));
         byte[] image;
         using (var plaintext = new MemoryStream(request.EncryptedFile.Length))
         {

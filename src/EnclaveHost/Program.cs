@@ -79,7 +79,8 @@ try
     var options = ServerSetup.Options(line);
     var kms = ServerSetup.Kms(line);
     using var detector = model is null ? null : ServerSetup.Detector(line, model.Value);
-    using var keys = kms is null || detector is null ? null : new NitroEnclave.Kms.RsaKeyPool();
+    var securityModuleAccess = new SecurityModuleAccess(securityModule);
+    using var keys = kms is null || detector is null ? null : new NitroEnclave.Kms.RecipientKeys(securityModuleAccess.AttestRecipientKey);
     var description = new ServerDescription
     {
         Server = "NitroEnclave.EnclaveHost",
@@ -95,9 +96,8 @@ try
         RequestTimeoutSeconds = (int)options.RequestTimeout.TotalSeconds,
     };
 
-    RequestHandler? handler = null;
-    var detection = keys is null ? null : new DetectionService(detector!, kms!, publicKey => handler!.Attest(null, null, publicKey), keys);
-    handler = new RequestHandler(description, securityModule, detection);
+    var detection = keys is null ? null : new DetectionService(detector!, kms!, keys);
+    var handler = new RequestHandler(description, securityModuleAccess, detection);
     await using var server = new EnclaveServer(options, handler, log);
     var endpoint = server.Start();
 

@@ -1,4 +1,3 @@
-using NitroEnclave.Attestation;
 using NitroEnclave.Protocol;
 
 namespace NitroEnclave.EnclaveHost;
@@ -13,11 +12,10 @@ public interface IDetectionService
 public sealed class RequestHandler
 {
     private readonly byte[] _description;
-    private readonly INitroSecurityModule _securityModule;
+    private readonly SecurityModuleAccess _securityModule;
     private readonly IDetectionService? _detection;
-    private readonly object _securityModuleGate = new();
 
-    public RequestHandler(ServerDescription description, INitroSecurityModule securityModule, IDetectionService? detection)
+    public RequestHandler(ServerDescription description, SecurityModuleAccess securityModule, IDetectionService? detection)
     {
         _description = ProtocolCodec.EncodeDescribeResponse(description);
         _securityModule = securityModule ?? throw new ArgumentNullException(nameof(securityModule));
@@ -32,29 +30,13 @@ public sealed class RequestHandler
         switch (request)
         {
             case AttestRequest attest:
-                return ProtocolCodec.EncodeAttestResponse(Attest(attest.UserData, attest.Nonce, attest.PublicKey));
+                return ProtocolCodec.EncodeAttestResponse(_securityModule.AttestForCaller(attest.UserData, attest.Nonce));
             case DetectRequest detect when _detection is not null:
                 return ProtocolCodec.EncodeDetectResponse(await _detection.DetectAsync(detect, cancellationToken).ConfigureAwait(false));
             case DetectRequest:
                 throw new EnclaveProtocolException(ProtocolErrorCodes.Unavailable, "This server has no KMS route or no model configured, so it cannot run Detect.");
             default:
                 return Describe();
-        }
-    }
-
-    /// <summary>A fresh attestation document from the security module (one request at a time, as the device serves them).</summary>
-    public byte[] Attest(byte[]? userData, byte[]? nonce, byte[]? publicKey)
-    {
-        try
-        {
-            lock (_securityModuleGate)
-            {
-                return _securityModule.Attestation(userData, nonce, publicKey);
-            }
-        }
-        catch (NitroEnclaveException ex)
-        {
-            throw new EnclaveProtocolException(ProtocolErrorCodes.Unavailable, "The security module refused the attestation request: " + ex.Message, ex);
         }
     }
 }

@@ -24,7 +24,7 @@ public sealed class DetectionStoryTests : IAsyncLifetime
     private static readonly Dictionary<string, string> Context = new() { ["purpose"] = "detection" };
 
     private readonly SimulatedNsmChain _chain = SimulatedNsmChain.Create();
-    private readonly RsaKeyPool _keys = new();
+    private readonly List<RecipientKeys> _keys = [];
     private readonly ObjectDetector _detector = ObjectDetector.Create(new DetectorOptions
     {
         ModelPath = ModelPath(),
@@ -66,7 +66,7 @@ public sealed class DetectionStoryTests : IAsyncLifetime
         _admin.Dispose();
         await _kms.DisposeAsync();
         _detector.Dispose();
-        _keys.Dispose();
+        _keys.ForEach(k => k.Dispose());
         _chain.Dispose();
         Directory.Delete(_dataPath, recursive: true);
     }
@@ -187,10 +187,11 @@ public sealed class DetectionStoryTests : IAsyncLifetime
 
     private TestServer StartServer(byte[] pcr0, bool debugMode = false, KmsRoute? kms = null)
     {
-        var nsm = new SimulatedNsm(_chain, new SimulatedNsmOptions { DebugMode = debugMode }.WithPcr(0, pcr0));
-        RequestHandler? handler = null;
-        var detection = new DetectionService(_detector, kms ?? KmsRoute.Direct(_kms.Endpoint.ToString()), key => handler!.Attest(null, null, key), _keys);
-        return TestServer.Start(handler: description => handler = new RequestHandler(description, nsm, detection));
+        var nsm = new SecurityModuleAccess(new SimulatedNsm(_chain, new SimulatedNsmOptions { DebugMode = debugMode }.WithPcr(0, pcr0)));
+        var keys = new RecipientKeys(nsm.AttestRecipientKey, capacity: 1);
+        _keys.Add(keys);
+        var detection = new DetectionService(_detector, kms ?? KmsRoute.Direct(_kms.Endpoint.ToString()), keys);
+        return TestServer.Start(handler: description => new RequestHandler(description, nsm, detection));
     }
 
     private Task<DetectResponse> Detect(TestServer server, byte[] file, DetectionRequestOptions? options = null) =>

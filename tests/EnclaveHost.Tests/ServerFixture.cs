@@ -45,7 +45,7 @@ public sealed class TestServer : IAsyncDisposable
             RequestTimeoutSeconds = (int)options.RequestTimeout.TotalSeconds,
         };
         var log = new StringWriter();
-        var requests = handler?.Invoke(description) ?? new RequestHandler(description, nsm, detection);
+        var requests = handler?.Invoke(description) ?? new RequestHandler(description, new SecurityModuleAccess(nsm), detection);
         var server = new EnclaveServer(options, requests, new StructuredLog(TextWriter.Synchronized(log), verbose: true));
         var endpoint = server.Start();
         return new TestServer(server, chain, endpoint, log);

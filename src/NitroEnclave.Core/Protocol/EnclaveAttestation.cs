@@ -28,11 +28,11 @@ public sealed class EnclaveAttestation
     /// Asks the server for a document bound to a fresh 32-byte random nonce and checks that the document carries it,
     /// so a replayed or substituted document is caught here.
     /// </summary>
-    public static async Task<EnclaveAttestation> FetchAsync(EnclaveClient client, byte[]? userData, byte[]? publicKey, CancellationToken cancellationToken)
+    public static async Task<EnclaveAttestation> FetchAsync(EnclaveClient client, byte[]? userData, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(client);
         var nonce = RandomNumberGenerator.GetBytes(32);
-        var bytes = await client.AttestAsync(new AttestRequest { Nonce = nonce, UserData = userData, PublicKey = publicKey }, cancellationToken).ConfigureAwait(false);
+        var bytes = await client.AttestAsync(new AttestRequest { Nonce = nonce, UserData = userData }, cancellationToken).ConfigureAwait(false);
         var document = AttestationDocument.Parse(bytes);
         if (document.Nonce is null || !CryptographicOperations.FixedTimeEquals(document.Nonce, nonce))
         {

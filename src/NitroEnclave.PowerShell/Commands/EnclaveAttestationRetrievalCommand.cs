@@ -10,22 +10,20 @@ namespace NitroEnclave.PowerShell.Commands;
 [OutputType(typeof(EnclaveAttestation))]
 public sealed class GetEnclaveAttestationCommand : EnclaveServerCmdlet
 {
-    /// <summary>Data the enclave should bind into the document (at most 512 bytes).</summary>
+    /// <summary>
+    /// Data the enclave should bind into the document (at most 512 bytes). There is deliberately no public key
+    /// parameter: a document carrying a caller's key would make KMS seal data keys to that caller.
+    /// </summary>
     [Parameter]
     [ValidateCount(0, 512)]
     public byte[]? UserData { get; set; }
-
-    /// <summary>A public key (DER) the enclave should bind into the document (at most 1024 bytes).</summary>
-    [Parameter]
-    [ValidateCount(1, 1024)]
-    public byte[]? PublicKey { get; set; }
 
     protected override void EndProcessing()
     {
         var endpoint = ResolveEndpoint();
         try
         {
-            WriteObject(Wait(EnclaveAttestation.FetchAsync(CreateClient(endpoint), UserData, PublicKey, CancellationToken)));
+            WriteObject(Wait(EnclaveAttestation.FetchAsync(CreateClient(endpoint), UserData, CancellationToken)));
         }
         catch (NitroEnclaveException ex)
         {

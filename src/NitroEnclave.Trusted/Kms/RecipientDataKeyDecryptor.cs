@@ -1,5 +1,3 @@
-using System.Security.Cryptography;
-using System.Threading.Channels;
 using Amazon.KeyManagementService;
 using Amazon.KeyManagementService.Model;
 using NitroEnclave.Envelope;
@@ -7,23 +5,20 @@ using NitroEnclave.Envelope;
 namespace NitroEnclave.Kms;
 
 /// <summary>
-/// The enclave's side of KMS Decrypt with Recipient: for each data key, a never-used RSA-2048 key pair goes into a fresh
-/// attestation document, KMS checks the key policy's attestation conditions against that document and answers with
-/// CiphertextForRecipient, which only this key pair opens. The plaintext data key exists only in this process.
+/// The enclave's side of KMS Decrypt with Recipient: for each data key, a key pair generated inside the enclave goes to
+/// KMS in its attestation document, KMS checks the key policy's attestation conditions against that document and
+/// answers with CiphertextForRecipient, which only that key pair opens. The plaintext data key exists only in this process.
 /// </summary>
 public sealed class RecipientDataKeyDecryptor : IDataKeyDecryptor
 {
     private readonly IAmazonKeyManagementService _client;
-    private readonly Func<byte[], byte[]> _attest;
-    private readonly RsaKeyPool _keys;
+    private readonly RecipientKeys _keys;
 
     /// <param name="client">A KMS client carrying the caller's credentials.</param>
-    /// <param name="attest">Returns a fresh attestation document binding the given DER SubjectPublicKeyInfo.</param>
-    /// <param name="keys">Where fresh RSA key pairs come from.</param>
-    public RecipientDataKeyDecryptor(IAmazonKeyManagementService client, Func<byte[], byte[]> attest, RsaKeyPool keys)
+    /// <param name="keys">Where the enclave's attested key pairs come from.</param>
+    public RecipientDataKeyDecryptor(IAmazonKeyManagementService client, RecipientKeys keys)
     {
         _client = client ?? throw new ArgumentNullException(nameof(client));
-        _attest = attest ?? throw new ArgumentNullException(nameof(attest));
         _keys = keys ?? throw new ArgumentNullException(nameof(keys));
     }
 
@@ -36,8 +31,7 @@ public sealed class RecipientDataKeyDecryptor : IDataKeyDecryptor
             throw EnvelopeErrors.Invalid(EnvelopeErrors.NoDecryptableKey, $"The data key is from key provider '{encryptedDataKey.ProviderId}', not AWS KMS.");
         }
 
-        using var rsa = await _keys.TakeAsync(cancellationToken).ConfigureAwait(false);
-        var document = _attest(rsa.ExportSubjectPublicKeyInfo());
+        using var recipient = await _keys.TakeAsync(cancellationToken).ConfigureAwait(false);
         var keyArn = encryptedDataKey.ProviderInfoText;
         var request = new DecryptRequest
         {
@@ -45,7 +39,7 @@ public sealed class RecipientDataKeyDecryptor : IDataKeyDecryptor
             EncryptionContext = new Dictionary<string, string>(encryptionContext),
             Recipient = new RecipientInfo
             {
-                AttestationDocument = new MemoryStream(document, writable: false),
+                AttestationDocument = new MemoryStream(recipient.AttestationDocument, writable: false),
                 KeyEncryptionAlgorithm = KeyEncryptionMechanism.RSAES_OAEP_SHA_256,
             },
         };
@@ -74,68 +68,6 @@ public sealed class RecipientDataKeyDecryptor : IDataKeyDecryptor
             throw new NitroEnclaveException(EnvelopeErrors.KmsInvalidResponse, ErrorKind.InvalidData, $"KMS Decrypt answered for key '{response.KeyId}' instead of '{keyArn}'.");
         }
 
-        return RecipientEnvelope.Open(sealedKey.ToArray(), rsa);
-    }
-}
-
-/// <summary>
-/// Single-use RSA-2048 key pairs generated ahead of need on a background task (generation takes tens of milliseconds,
-/// too long for the request path). Each key is handed out once; the taker disposes it.
-/// </summary>
-public sealed class RsaKeyPool : IDisposable
-{
-    private readonly Channel<RSA> _ready;
-    private readonly CancellationTokenSource _stop = new();
-    private readonly Task _filler;
-
-    public RsaKeyPool(int capacity = 4)
-    {
-        ArgumentOutOfRangeException.ThrowIfLessThan(capacity, 1);
-        _ready = Channel.CreateBounded<RSA>(new BoundedChannelOptions(capacity) { SingleReader = false, SingleWriter = true });
-        _filler = Task.Run(FillAsync);
-    }
-
-    public async Task<RSA> TakeAsync(CancellationToken cancellationToken) =>
-        await _ready.Reader.ReadAsync(cancellationToken).ConfigureAwait(false);
-
-    public void Dispose()
-    {
-        _stop.Cancel();
-        _ready.Writer.TryComplete();
-        try
-        {
-            _filler.Wait(TimeSpan.FromSeconds(5));
-        }
-        catch (AggregateException)
-        {
-            // The filler ends with a cancellation; nothing else can fail there.
-        }
-
-        while (_ready.Reader.TryRead(out var key))
-        {
-            key.Dispose();
-        }
-
-        _stop.Dispose();
-    }
-
-    private async Task FillAsync()
-    {
-        while (!_stop.IsCancellationRequested)
-        {
-            var key = RSA.Create(2048);
-
-            // The key pair is generated lazily at first use: use it here, so the expensive part happens in the background.
-            _ = key.ExportSubjectPublicKeyInfo();
-            try
-            {
-                await _ready.Writer.WriteAsync(key, _stop.Token).ConfigureAwait(false);
-            }
-            catch (Exception ex) when (ex is OperationCanceledException or ChannelClosedException)
-            {
-                key.Dispose();
-                return;
-            }
-        }
+        return recipient.Open(sealedKey.ToArray());
     }
 }

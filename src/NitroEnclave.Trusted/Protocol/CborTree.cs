@@ -98,6 +98,24 @@ internal readonly struct CborFields(Dictionary<string, object?> map, string cont
 {
     public bool Has(string name) => map.TryGetValue(name, out var v) && v is not null;
 
+    /// <summary>Whether the field is present at all, even as null.</summary>
+    public bool Contains(string name) => map.ContainsKey(name);
+
+    /// <summary>
+    /// Requests are strict: a field the server does not know is BadRequest rather than ignored, so a caller never
+    /// believes the server honoured something it did not read.
+    /// </summary>
+    public void AllowOnly(params string[] names)
+    {
+        foreach (var key in map.Keys)
+        {
+            if (Array.IndexOf(names, key) < 0)
+            {
+                throw CborTree.Bad($"{context} has an unknown field '{ProtocolCodec.Printable(key)}'");
+            }
+        }
+    }
+
     public string Text(string name) => Optional<string>(name) ?? throw Missing(name);
 
     public string? OptionalText(string name) => Optional<string>(name);

@@ -12,7 +12,11 @@ public sealed class DescribeRequest : EnclaveRequest
     public override string Operation => "Describe";
 }
 
-/// <summary>Asks for a fresh attestation document binding the given nonce, user data and public key.</summary>
+/// <summary>
+/// Asks "what are you?": a fresh attestation document binding the caller's nonce and user data. It takes no public key:
+/// a document's public_key is what KMS seals data keys to, so only key pairs generated inside the enclave, whose private
+/// halves never leave it, may appear there (docs/threat-model.md).
+/// </summary>
 public sealed class AttestRequest : EnclaveRequest
 {
     public override string Operation => "Attest";
@@ -20,8 +24,6 @@ public sealed class AttestRequest : EnclaveRequest
     public byte[]? Nonce { get; init; }
 
     public byte[]? UserData { get; init; }
-
-    public byte[]? PublicKey { get; init; }
 }
 
 /// <summary>

@@ -20,7 +20,6 @@ public static class ProtocolCodec
             case AttestRequest attest:
                 WriteOptionalBytes(w, "nonce", attest.Nonce);
                 WriteOptionalBytes(w, "userData", attest.UserData);
-                WriteOptionalBytes(w, "publicKey", attest.PublicKey);
                 break;
             case DetectRequest detect:
                 w.WriteTextString("file");
@@ -72,18 +71,29 @@ public static class ProtocolCodec
         var fields = new CborFields(CborTree.ReadMap(payload), "request");
         CheckVersion(fields);
         var operation = fields.Text("op");
-        return operation switch
+        switch (operation)
         {
-            "Describe" => new DescribeRequest(),
-            "Attest" => new AttestRequest
-            {
-                Nonce = Limit(fields.OptionalBytes("nonce"), "nonce", 512),
-                UserData = Limit(fields.OptionalBytes("userData"), "userData", 512),
-                PublicKey = Limit(fields.OptionalBytes("publicKey"), "publicKey", 1024),
-            },
-            "Detect" => DecodeDetect(fields),
-            _ => throw CborTree.Bad($"unknown operation '{Printable(operation)}'"),
-        };
+            case "Describe":
+                fields.AllowOnly("v", "op");
+                return new DescribeRequest();
+            case "Attest":
+                if (fields.Contains("publicKey"))
+                {
+                    throw CborTree.Bad("Attest takes no publicKey: the enclave attests only key pairs it generated itself; bind your own data with userData");
+                }
+
+                fields.AllowOnly("v", "op", "nonce", "userData");
+                return new AttestRequest
+                {
+                    Nonce = Limit(fields.OptionalBytes("nonce"), "nonce", 512),
+                    UserData = Limit(fields.OptionalBytes("userData"), "userData", 512),
+                };
+            case "Detect":
+                fields.AllowOnly("v", "op", "file", "aws", "options");
+                return DecodeDetect(fields);
+            default:
+                throw CborTree.Bad($"unknown operation '{Printable(operation)}'");
+        }
     }
 
     public static byte[] EncodeError(string code, string message)
@@ -257,7 +267,9 @@ public static class ProtocolCodec
     private static DetectRequest DecodeDetect(CborFields fields)
     {
         var aws = fields.Map("aws");
+        aws.AllowOnly("accessKeyId", "secretAccessKey", "sessionToken", "region");
         var options = fields.OptionalMap("options");
+        options?.AllowOnly("minScore", "maxResults", "classes");
         var classes = options?.List("classes") ?? [];
         if (classes.Count > MaxClasses || classes.Any(c => c is not string s || s.Length > MaxLabelLength))
         {
@@ -360,7 +372,7 @@ public static class ProtocolCodec
         value is { Length: var n } && n > max ? throw CborTree.Bad($"{name} is longer than {max} bytes") : value;
 
     /// <summary>Keeps peer-supplied text short and printable before it reaches a message or a log.</summary>
-    private static string Printable(string text)
+    internal static string Printable(string text)
     {
         var clean = new string(text.Take(200).Select(c => char.IsControl(c) ? '?' : c).ToArray());
         return text.Length > 200 ? clean + "..." : clean;

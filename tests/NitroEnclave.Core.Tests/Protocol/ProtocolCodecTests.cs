@@ -16,7 +16,7 @@ public sealed class ProtocolCodecTests
     public void Requests_round_trip()
     {
         var detect = (DetectRequest)ProtocolCodec.DecodeRequest(ProtocolCodec.EncodeRequest(SampleDetect()));
-        var attest = (AttestRequest)ProtocolCodec.DecodeRequest(ProtocolCodec.EncodeRequest(new AttestRequest { Nonce = [9, 9], PublicKey = [7] }));
+        var attest = (AttestRequest)ProtocolCodec.DecodeRequest(ProtocolCodec.EncodeRequest(new AttestRequest { Nonce = [9, 9], UserData = [7] }));
         var describe = ProtocolCodec.DecodeRequest(ProtocolCodec.EncodeRequest(new DescribeRequest()));
 
         Assert.Equal([1, 2, 3, 4, 5], detect.EncryptedFile);
@@ -28,8 +28,7 @@ public sealed class ProtocolCodecTests
         Assert.Equal(7, detect.Options.MaxResults);
         Assert.Equal(["airplane", "person"], detect.Options.Classes);
         Assert.Equal([9, 9], attest.Nonce);
-        Assert.Null(attest.UserData);
-        Assert.Equal([7], attest.PublicKey);
+        Assert.Equal([7], attest.UserData);
         Assert.IsType<DescribeRequest>(describe);
     }
 
@@ -119,6 +118,10 @@ public sealed class ProtocolCodecTests
             { "duplicate key", Map(w => { w.WriteTextString("v"); w.WriteInt32(1); w.WriteTextString("v"); w.WriteInt32(1); }) },
             { "integer key", Map(w => { w.WriteInt32(1); w.WriteInt32(1); }) },
             { "trailing bytes", [.. ProtocolCodec.EncodeRequest(new DescribeRequest()), 0x00] },
+            { "attest with a public key", Map(w => { w.WriteTextString("v"); w.WriteInt32(1); w.WriteTextString("op"); w.WriteTextString("Attest"); w.WriteTextString("publicKey"); w.WriteByteString(new byte[294]); }) },
+            { "attest with a null public key", Map(w => { w.WriteTextString("v"); w.WriteInt32(1); w.WriteTextString("op"); w.WriteTextString("Attest"); w.WriteTextString("publicKey"); w.WriteNull(); }) },
+            { "attest with public_key spelled as the document does", Map(w => { w.WriteTextString("v"); w.WriteInt32(1); w.WriteTextString("op"); w.WriteTextString("Attest"); w.WriteTextString("public_key"); w.WriteByteString(new byte[294]); }) },
+            { "describe with an unknown field", Map(w => { w.WriteTextString("v"); w.WriteInt32(1); w.WriteTextString("op"); w.WriteTextString("Describe"); w.WriteTextString("x"); w.WriteInt32(1); }) },
             { "deep nesting", Map(w => { w.WriteTextString("x"); for (var i = 0; i < 20; i++) { w.WriteStartArray(1); } w.WriteInt32(0); for (var i = 0; i < 20; i++) { w.WriteEndArray(); } }) },
         };
     }
@@ -130,6 +133,41 @@ public sealed class ProtocolCodecTests
         var error = Assert.Throws<EnclaveProtocolException>(() => ProtocolCodec.DecodeRequest(payload));
         Assert.True(error.Code == ProtocolErrorCodes.BadRequest, why);
         Assert.DoesNotContain("\u0007", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void An_attest_request_naming_a_public_key_is_refused_with_the_reason()
+    {
+        var w = new CborWriter();
+        w.WriteStartMap(3);
+        w.WriteTextString("v");
+        w.WriteInt32(1);
+        w.WriteTextString("op");
+        w.WriteTextString("Attest");
+        w.WriteTextString("publicKey");
+        w.WriteByteString(new byte[294]);
+        w.WriteEndMap();
+
+        var error = Assert.Throws<EnclaveProtocolException>(() => ProtocolCodec.DecodeRequest(w.Encode()));
+
+        Assert.Equal(ProtocolErrorCodes.BadRequest, error.Code);
+        Assert.Contains("takes no publicKey", error.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("aws", "role")]
+    [InlineData("options", "publicKey")]
+    [InlineData(null, "recipient")]
+    public void Detect_refuses_fields_it_does_not_know_at_every_level(string? map, string field)
+    {
+        var request = CborTree.ReadMap(ProtocolCodec.EncodeRequest(SampleDetect()));
+        var target = map is null ? request : (Dictionary<string, object?>)request[map]!;
+        target[field] = new byte[] { 1 };
+
+        var error = Assert.Throws<EnclaveProtocolException>(() => ProtocolCodec.DecodeRequest(EncodeTree(request)));
+
+        Assert.Equal(ProtocolErrorCodes.BadRequest, error.Code);
+        Assert.Contains($"unknown field '{field}'", error.Message, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -191,6 +229,48 @@ public sealed class ProtocolCodecTests
             catch (EnclaveProtocolException)
             {
                 // The only acceptable failure.
+            }
+        }
+    }
+
+    /// <summary>Writes back what CborTree read, so a test can edit a request field by field.</summary>
+    private static byte[] EncodeTree(Dictionary<string, object?> tree)
+    {
+        var w = new CborWriter(CborConformanceMode.Lax);
+        Write(tree);
+        return w.Encode();
+
+        void Write(object? value)
+        {
+            switch (value)
+            {
+                case Dictionary<string, object?> map:
+                    w.WriteStartMap(map.Count);
+                    foreach (var (key, item) in map)
+                    {
+                        w.WriteTextString(key);
+                        Write(item);
+                    }
+
+                    w.WriteEndMap();
+                    break;
+                case List<object?> list:
+                    w.WriteStartArray(list.Count);
+                    list.ForEach(Write);
+                    w.WriteEndArray();
+                    break;
+                case string text:
+                    w.WriteTextString(text);
+                    break;
+                case byte[] bytes:
+                    w.WriteByteString(bytes);
+                    break;
+                case long number:
+                    w.WriteInt64(number);
+                    break;
+                case double number:
+                    w.WriteDouble(number);
+                    break;
             }
         }
     }
