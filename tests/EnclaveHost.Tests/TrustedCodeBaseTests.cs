@@ -54,6 +54,44 @@ public sealed class TrustedCodeBaseTests
         Assert.Equal(["NitroEnclave.Detection", "NitroEnclave.Trusted"], seen.Order(StringComparer.Ordinal));
     }
 
+    [Fact]
+    public void The_threat_model_lists_every_source_file_of_the_trusted_code_base()
+    {
+        var root = RepositoryRoot();
+        var document = File.ReadAllText(Path.Combine(root, "docs", "threat-model.md"));
+        var begin = document.IndexOf("<!-- trusted-code-base:begin -->", StringComparison.Ordinal);
+        var end = document.IndexOf("<!-- trusted-code-base:end -->", StringComparison.Ordinal);
+        Assert.True(begin >= 0 && end > begin, "docs/threat-model.md has no trusted code base section");
+        var rows = System.Text.RegularExpressions.Regex.Matches(document[begin..end], @"^\| `([^`]+)` \| (\d+) \|$", System.Text.RegularExpressions.RegexOptions.Multiline);
+        var listed = rows.Select(r => r.Groups[1].Value).ToList();
+        var actual = new[] { "src/EnclaveHost", "src/NitroEnclave.Trusted", "src/NitroEnclave.Detection" }
+            .SelectMany(project => Directory.EnumerateFiles(Path.Combine(root, project), "*.cs", SearchOption.AllDirectories))
+            .Select(file => Path.GetRelativePath(root, file).Replace('\\', '/'))
+            .Where(file => !file.Contains("/obj/", StringComparison.Ordinal) && !file.Contains("/bin/", StringComparison.Ordinal))
+            .Order(StringComparer.Ordinal)
+            .ToList();
+
+        Assert.True(actual.SequenceEqual(listed.Order(StringComparer.Ordinal)),
+            "docs/threat-model.md is out of date: run ./scripts/trusted-code-base.sh and paste its output between the markers. "
+            + $"Not listed: {string.Join(", ", actual.Except(listed))}; listed but gone: {string.Join(", ", listed.Except(actual))}.");
+
+        // Line counts drift with every edit; the listed total must stay close enough to tell an auditor the truth.
+        var listedLines = rows.Sum(r => int.Parse(r.Groups[2].Value, System.Globalization.CultureInfo.InvariantCulture));
+        var actualLines = actual.Sum(file => File.ReadLines(Path.Combine(root, file)).Count());
+        Assert.InRange(listedLines, actualLines * 0.85, actualLines * 1.15);
+    }
+
+    private static string RepositoryRoot()
+    {
+        var directory = new DirectoryInfo(AppContext.BaseDirectory);
+        while (directory is not null && !File.Exists(Path.Combine(directory.FullName, "NitroEnclave.slnx")))
+        {
+            directory = directory.Parent;
+        }
+
+        return directory?.FullName ?? throw new InvalidOperationException("The tests do not run inside the repository.");
+    }
+
     /// <summary>Every library in the server's dependency manifest (copied beside the tests), project references and packages alike.</summary>
     private static List<string> ServerLibraries()
     {

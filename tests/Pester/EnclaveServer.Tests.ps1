@@ -28,6 +28,19 @@ Describe 'Get-EnclaveAttestation' {
         (Get-EnclaveAttestation -Endpoint $server.Endpoint | Test-EnclaveAttestation).IsValid | Should -BeFalse
     }
 
+    It 'binds user data and never a public key' {
+        $userData = [System.Text.Encoding]::UTF8.GetBytes('audit-2026-12')
+        $document = Get-EnclaveAttestation -Endpoint $server.Endpoint -UserData $userData | ConvertFrom-EnclaveAttestation
+        [System.Text.Encoding]::UTF8.GetString($document.UserData) | Should -Be 'audit-2026-12'
+        $document.PublicKey | Should -BeNullOrEmpty
+    }
+
+    It 'offers no parameter that would put a caller''s key into the document' {
+        (Get-Command Get-EnclaveAttestation).Parameters.Keys | Should -Not -Contain 'PublicKey'
+        { Get-EnclaveAttestation -Endpoint $server.Endpoint -PublicKey ([byte[]](1..32)) -ErrorAction Stop } |
+            Should -Throw -ErrorId 'NamedParameterNotFound*'
+    }
+
     It 'refuses -Endpoint together with -Cid' {
         { Get-EnclaveAttestation -Endpoint $server.Endpoint -Cid 16 -ErrorAction Stop } | Should -Throw -ErrorId 'EndpointConflict*'
     }
