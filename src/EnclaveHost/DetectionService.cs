@@ -29,9 +29,13 @@ public sealed class DetectionService : IDetectionService
         _keys = keys ?? throw new ArgumentNullException(nameof(keys));
     }
 
-    public async Task<DetectResponse> DetectAsync(DetectRequest request, CancellationToken cancellationToken)
+    /// <summary>How long a request waits for its share of the memory budget before it is refused with Busy.</summary>
+    public static readonly TimeSpan MemoryWait = TimeSpan.FromSeconds(2);
+
+    public async Task<DetectResponse> DetectAsync(DetectRequest request, MemoryLease memory, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(request);
+        ArgumentNullException.ThrowIfNull(memory);
         var total = Stopwatch.StartNew();
         var kind = EncryptedFileFormat.Detect(request.EncryptedFile);
         if (kind == EncryptedFileKind.Unknown)
@@ -39,6 +43,8 @@ public sealed class DetectionService : IDetectionService
             throw new EnclaveProtocolException(ProtocolErrorCodes.DecryptFailed, "The file is neither an AWS Encryption SDK message nor the reference sample's .encrypted format.");
         }
 
+        // The plaintext is never longer than the ciphertext; it is held twice for a moment (buffer and copy).
+        await memory.ReserveAsync(2L * request.EncryptedFile.Length, MemoryWait, "the decrypted file", cancellationToken).ConfigureAwait(false);
         var decryptor = new TimedDecryptor(new RecipientDataKeyDecryptor(_kms.ClientFor(request.Credentials), _keys));
         byte[] image;
         using (var plaintext = new MemoryStream(request.EncryptedFile.Length))
@@ -73,13 +79,14 @@ public sealed class DetectionService : IDetectionService
         DetectionResult result;
         try
         {
+            await memory.ReserveAsync(_detector.DecodeMemoryBound(image), MemoryWait, "decoding the image", cancellationToken).ConfigureAwait(false);
             result = _detector.Detect(image);
         }
         catch (NitroEnclaveException ex) when (ex.ErrorId.StartsWith("Image", StringComparison.Ordinal))
         {
             throw new EnclaveProtocolException(ProtocolErrorCodes.UnsupportedImage, ex.Message, ex);
         }
-        catch (Exception ex) when (ex is NitroEnclaveException or Microsoft.ML.OnnxRuntime.OnnxRuntimeException)
+        catch (Exception ex) when (ex is (NitroEnclaveException and not EnclaveProtocolException) or Microsoft.ML.OnnxRuntime.OnnxRuntimeException)
         {
             throw new EnclaveProtocolException(ProtocolErrorCodes.ModelError, "The detector failed: " + ex.Message, ex);
         }

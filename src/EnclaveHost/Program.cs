@@ -22,7 +22,10 @@ const string Usage = """
       --max-frame-bytes N     largest request accepted (default 67108864)
       --max-connections N     connections served at once (default 64)
       --max-concurrency N     requests processed at once (default: the number of CPUs)
+      --memory-budget-mib N   memory that requests may hold at once: frames, plaintext, pixels (default 512)
+      --first-frame-timeout S seconds a new connection may take to send its first frame header (default 5)
       --idle-timeout S        seconds a connection may wait between requests (default 30)
+      --frame-timeout S       seconds a whole frame may take to arrive once its header has (default 20)
       --request-timeout S     seconds one request may take (default 60)
       --ready-file FILE       also write the ready line to this file
       --verbose               log connection-level events too
@@ -34,6 +37,7 @@ string[] valueOptions =
 [
     "--listen", "--nsm", "--nsm-state", "--pcrs-from-eif", "--kms-proxy-port", "--kms-proxy-cid", "--kms-endpoint", "--model", "--labels", "--threads",
     "--max-image-pixels", "--max-frame-bytes", "--max-connections", "--max-concurrency", "--idle-timeout", "--request-timeout", "--ready-file",
+    "--memory-budget-mib", "--first-frame-timeout", "--frame-timeout",
 ];
 string[] flagOptions = ["--debug-mode", "--verbose"];
 
@@ -65,6 +69,7 @@ catch (UsageException ex)
 }
 
 var log = new StructuredLog(Console.Error, line.Has("--verbose"));
+GlibcMemory.UseMappingsForLargeBlocks();
 try
 {
     var model = ServerSetup.ModelFiles(line);
@@ -77,6 +82,7 @@ try
 
     using var securityModule = ServerSetup.SecurityModule(line, measurements, out var rootCertificatePem);
     var options = ServerSetup.Options(line);
+    MemoryBudget.LimitManagedHeap(options.MemoryBudgetBytes);
     var kms = ServerSetup.Kms(line);
     using var detector = model is null ? null : ServerSetup.Detector(line, model.Value);
     var securityModuleAccess = new SecurityModuleAccess(securityModule);
@@ -112,7 +118,7 @@ try
         ServerSetup.WriteAtomically(readyFile, ready);
     }
 
-    log.Info("ready", ("endpoint", endpoint.ToString()), ("securityModule", description.SecurityModule), ("kms", kms?.ToString()), ("model", description.Model));
+    log.Info("ready", ("endpoint", endpoint.ToString()), ("securityModule", description.SecurityModule), ("kms", kms?.ToString()), ("model", description.Model), ("memoryBudgetMiB", options.MemoryBudgetBytes >> 20));
     await Task.Delay(Timeout.Infinite, stopping.Token).ContinueWith(_ => { }, TaskScheduler.Default).ConfigureAwait(false);
     log.Info("stopping", ("reason", "signal"));
     await server.StopAsync().ConfigureAwait(false);

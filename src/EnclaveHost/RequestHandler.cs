@@ -5,7 +5,7 @@ namespace NitroEnclave.EnclaveHost;
 /// <summary>Runs a detection for a Detect request: data key from KMS under attestation, decryption, the detector.</summary>
 public interface IDetectionService
 {
-    Task<DetectResponse> DetectAsync(DetectRequest request, CancellationToken cancellationToken);
+    Task<DetectResponse> DetectAsync(DetectRequest request, MemoryLease memory, CancellationToken cancellationToken);
 }
 
 /// <summary>Turns decoded requests into encoded answers. Failures are EnclaveProtocolException with their codes.</summary>
@@ -25,14 +25,14 @@ public sealed class RequestHandler
     /// <summary>The Describe answer, encoded once: it never changes while the server runs.</summary>
     public byte[] Describe() => _description;
 
-    public async Task<byte[]> HandleAsync(EnclaveRequest request, CancellationToken cancellationToken)
+    public async Task<byte[]> HandleAsync(EnclaveRequest request, MemoryLease memory, CancellationToken cancellationToken)
     {
         switch (request)
         {
             case AttestRequest attest:
                 return ProtocolCodec.EncodeAttestResponse(_securityModule.AttestForCaller(attest.UserData, attest.Nonce));
             case DetectRequest detect when _detection is not null:
-                return ProtocolCodec.EncodeDetectResponse(await _detection.DetectAsync(detect, cancellationToken).ConfigureAwait(false));
+                return ProtocolCodec.EncodeDetectResponse(await _detection.DetectAsync(detect, memory, cancellationToken).ConfigureAwait(false));
             case DetectRequest:
                 throw new EnclaveProtocolException(ProtocolErrorCodes.Unavailable, "This server has no KMS route or no model configured, so it cannot run Detect.");
             default:

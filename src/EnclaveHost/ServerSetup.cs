@@ -10,15 +10,30 @@ namespace NitroEnclave.EnclaveHost;
 /// <summary>Builds the server's parts from its command line.</summary>
 internal static class ServerSetup
 {
-    public static ServerOptions Options(CommandLine line) => new()
+    public static ServerOptions Options(CommandLine line)
     {
-        Listen = line.Value("--listen") is { } listen ? EnclaveEndpoint.Parse(listen) : new ServerOptions().Listen,
-        MaxFrameBytes = line.WholeNumber("--max-frame-bytes", Framing.DefaultMaxFrameSize, min: 1024),
-        MaxConnections = line.WholeNumber("--max-connections", 64, min: 1),
-        MaxConcurrentRequests = line.WholeNumber("--max-concurrency", Environment.ProcessorCount, min: 1),
-        IdleTimeout = line.Seconds("--idle-timeout", TimeSpan.FromSeconds(30)),
-        RequestTimeout = line.Seconds("--request-timeout", TimeSpan.FromSeconds(60)),
-    };
+        var defaults = new ServerOptions();
+        var options = new ServerOptions
+        {
+            Listen = line.Value("--listen") is { } listen ? EnclaveEndpoint.Parse(listen) : defaults.Listen,
+            MaxFrameBytes = line.WholeNumber("--max-frame-bytes", Framing.DefaultMaxFrameSize, min: 1024),
+            MaxConnections = line.WholeNumber("--max-connections", defaults.MaxConnections, min: 1),
+            MaxConcurrentRequests = line.WholeNumber("--max-concurrency", Environment.ProcessorCount, min: 1),
+            MemoryBudgetBytes = (long)line.WholeNumber("--memory-budget-mib", (int)ServerOptions.DefaultMemoryBudgetMiB, min: 16) << 20,
+            FirstFrameTimeout = line.Seconds("--first-frame-timeout", defaults.FirstFrameTimeout),
+            IdleTimeout = line.Seconds("--idle-timeout", defaults.IdleTimeout),
+            FrameTimeout = line.Seconds("--frame-timeout", defaults.FrameTimeout),
+            RequestTimeout = line.Seconds("--request-timeout", defaults.RequestTimeout),
+        };
+
+        // A frame is held twice while it is decoded (the frame and the file copied out of it).
+        if (2L * options.MaxFrameBytes > options.MemoryBudgetBytes)
+        {
+            throw new UsageException($"--memory-budget-mib must hold two frames of --max-frame-bytes ({options.MaxFrameBytes} bytes): at least {((2L * options.MaxFrameBytes) + (1 << 20) - 1) >> 20}");
+        }
+
+        return options;
+    }
 
     /// <summary>The PCRs for a simulated module: an EIF's, or this server's own files (executable, model, labels).</summary>
     public static EnclaveMeasurements Measurements(CommandLine line, (string Model, string Labels)? model) =>

@@ -68,6 +68,44 @@ public static class ImageDecoder
         return (image, image.Width, image.Height);
     }
 
+    /// <summary>
+    /// An upper bound of the memory <see cref="DecodeAtLeast"/> takes for <paramref name="data"/> (managed result and
+    /// the decoder's native buffers together), from the header alone, so a server can reserve it before decoding.
+    /// Zero when the image is over <paramref name="maxPixels"/>: decoding refuses it before allocating. The factors
+    /// are measured peak resident sizes of decodes, rounded up (docs/protocol.md, "Exhaustion and starvation").
+    /// </summary>
+    public static long DecodeMemoryBound(ReadOnlySpan<byte> data, int minimumWidth, int minimumHeight, long maxPixels = DefaultMaxPixels)
+    {
+        var header = ReadHeader(data);
+        var pixels = header.Width * header.Height;
+        if (pixels > maxPixels)
+        {
+            return 0;
+        }
+
+        if (header.Format == ImageFormat.Jpeg)
+        {
+            var (width, height) = header.Orientation >= 5 ? (header.Height, header.Width) : (header.Width, header.Height);
+            // The 1/8 scale decode holds one coefficient per block and the small image; a full decode holds the
+            // component planes, the converted image and its managed copy.
+            return width / 8 >= minimumWidth && height / 8 >= minimumHeight ? (pixels / 2) + (1 << 20) : (pixels * 9) + (1 << 20);
+        }
+
+        // PNG: the inflated rows (stored bytes per pixel, 16-bit samples included), the decoder's buffer growth and
+        // conversion to RGB, and the managed copy.
+        var bitDepth = data[24];
+        var channels = data[25] switch
+        {
+            0 => 1,
+            2 => 3,
+            4 => 2,
+            6 => 4,
+            _ => 1,
+        };
+        var storedBytesPerPixel = Math.Max(3.0, channels * bitDepth / 8.0);
+        return (long)(pixels * (4 + (2 * storedBytesPerPixel))) + (1 << 20);
+    }
+
     /// <summary>Identifies the format and reads size and orientation; checks that the data is complete.</summary>
     public static ImageHeader ReadHeader(ReadOnlySpan<byte> data)
     {

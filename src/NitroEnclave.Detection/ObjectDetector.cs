@@ -91,6 +91,9 @@ public sealed class ObjectDetector : IDisposable
         }
     }
 
+    /// <summary>An upper bound of the memory that decoding <paramref name="encodedImage"/> for <see cref="Detect(byte[])"/> takes.</summary>
+    public long DecodeMemoryBound(byte[] encodedImage) => ImageDecoder.DecodeMemoryBound(encodedImage, InputWidth, InputHeight, options.MaxPixels);
+
     /// <summary>Decodes an encoded JPEG or PNG image and detects objects in it.</summary>
     public DetectionResult Detect(byte[] encodedImage)
     {

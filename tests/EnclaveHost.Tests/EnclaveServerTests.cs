@@ -148,14 +148,93 @@ public sealed class EnclaveServerTests
     }
 
     [Fact]
-    public async Task An_idle_connection_is_closed_after_the_idle_timeout()
+    public async Task A_connection_that_sends_no_first_frame_is_closed_after_the_first_frame_timeout()
     {
-        await using var server = TestServer.Start(o => o.IdleTimeout = TimeSpan.FromMilliseconds(300));
+        await using var server = TestServer.Start(o => o.FirstFrameTimeout = TimeSpan.FromMilliseconds(300));
         await using var stream = await RawAsync(server);
 
         var read = await stream.ReadAsync(new byte[1]).AsTask().WaitAsync(TimeSpan.FromSeconds(10));
 
         Assert.Equal(0, read);
+        Assert.Contains("no-first-frame", server.Log.ToString(), StringComparison.Ordinal);
+        await AssertStillServes(server);
+    }
+
+    [Fact]
+    public async Task A_connection_idle_after_a_request_is_closed_after_the_idle_timeout()
+    {
+        await using var server = TestServer.Start(o => o.IdleTimeout = TimeSpan.FromMilliseconds(300));
+        await using var stream = await RawAsync(server);
+        await Framing.WriteFrameAsync(stream, ProtocolCodec.EncodeRequest(new DescribeRequest()), CancellationToken.None);
+        Assert.NotNull(await Framing.ReadFrameAsync(stream, 1 << 20, CancellationToken.None));
+
+        var read = await stream.ReadAsync(new byte[1]).AsTask().WaitAsync(TimeSpan.FromSeconds(10));
+
+        Assert.Equal(0, read);
+        Assert.Contains("\"reason\":\"idle\"", server.Log.ToString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_frame_that_trickles_in_is_dropped_at_the_frame_timeout_even_though_bytes_keep_coming()
+    {
+        await using var server = TestServer.Start(o => o.FrameTimeout = TimeSpan.FromMilliseconds(800));
+        await using var stream = await RawAsync(server);
+        var header = new byte[4];
+        BinaryPrimitives.WriteUInt32BigEndian(header, 1000);
+        await stream.WriteAsync(header);
+
+        var closed = false;
+        for (var i = 0; i < 40 && !closed; i++)
+        {
+            // A byte every 100 ms: never idle, never finished.
+            try
+            {
+                await stream.WriteAsync(new byte[1]);
+                await Task.Delay(100);
+                closed = server.Log.ToString().Contains("frame-timeout", StringComparison.Ordinal);
+            }
+            catch (IOException)
+            {
+                closed = true;
+            }
+        }
+
+        Assert.True(closed);
+        await AssertStillServes(server);
+    }
+
+    [Fact]
+    public async Task At_the_connection_limit_the_connection_pending_longest_gives_way_to_a_new_one()
+    {
+        await using var server = TestServer.Start(o => { o.MaxConnections = 4; o.StalledPeerGrace = TimeSpan.FromMilliseconds(200); o.FirstFrameTimeout = TimeSpan.FromSeconds(30); });
+        var held = new List<NetworkStream>();
+        for (var i = 0; i < 4; i++)
+        {
+            held.Add(await RawAsync(server));
+        }
+
+        await Task.Delay(400);
+        await AssertStillServes(server);
+
+        Assert.Contains("\"for\":\"connections\"", server.Log.ToString(), StringComparison.Ordinal);
+        Assert.Equal(0, await held[0].ReadAsync(new byte[1]).AsTask().WaitAsync(TimeSpan.FromSeconds(10)));
+        foreach (var stream in held)
+        {
+            await stream.DisposeAsync();
+        }
+    }
+
+    [Fact]
+    public async Task A_frame_that_cannot_fit_the_memory_budget_is_refused_as_PayloadTooLarge_before_its_body_arrives()
+    {
+        await using var server = TestServer.Start(o => { o.MaxFrameBytes = 4 << 20; o.MemoryBudgetBytes = 2 << 20; });
+        await using var stream = await RawAsync(server);
+        var header = new byte[4];
+        BinaryPrimitives.WriteUInt32BigEndian(header, 3 << 20); // held twice while decoded: more than 2 MiB
+        await stream.WriteAsync(header);
+
+        Assert.Equal(ProtocolErrorCodes.PayloadTooLarge, await ErrorCodeOf(stream));
+        Assert.Equal(0, server.Server.Memory.InUse);
         await AssertStillServes(server);
     }
 
@@ -270,7 +349,7 @@ public sealed class EnclaveServerTests
 
         public Task Started => _started.Task;
 
-        public async Task<DetectResponse> DetectAsync(DetectRequest request, CancellationToken cancellationToken)
+        public async Task<DetectResponse> DetectAsync(DetectRequest request, MemoryLease memory, CancellationToken cancellationToken)
         {
             _started.TrySetResult();
             await gate.WaitAsync(cancellationToken);
@@ -280,7 +359,7 @@ public sealed class EnclaveServerTests
 
     private sealed class FailingDetection : IDetectionService
     {
-        public Task<DetectResponse> DetectAsync(DetectRequest request, CancellationToken cancellationToken) =>
+        public Task<DetectResponse> DetectAsync(DetectRequest request, MemoryLease memory, CancellationToken cancellationToken) =>
             throw new InvalidOperationException("boom: " + request.Credentials.SecretAccessKey);
     }
 }

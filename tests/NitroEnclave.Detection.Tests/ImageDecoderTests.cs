@@ -158,6 +158,30 @@ public sealed class ImageDecoderTests
         Assert.Equal(ErrorKind.InvalidData, error.Kind);
     }
 
+    [Fact]
+    public void The_decode_memory_bound_follows_the_header_and_covers_what_a_decode_allocates()
+    {
+        var rgb = TestImages.Quadrants(640, 480);
+        var png = TestImages.Png(rgb, 640, 480);
+        var jpeg = TestImages.Jpeg(rgb, 640, 480);
+
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        ImageDecoder.Decode(png);
+        var allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        Assert.InRange(allocated, 1, ImageDecoder.DecodeMemoryBound(png, 300, 300));
+
+        // The bound is read from the header alone: 16-bit samples cost more than 8-bit ones.
+        var wide = (byte[])png.Clone();
+        wide[FindChunk(wide, "IHDR"u8) + 8] = 16;
+        Assert.True(ImageDecoder.DecodeMemoryBound(wide, 300, 300) > ImageDecoder.DecodeMemoryBound(png, 300, 300));
+
+        // A JPEG eight times the model's input is decoded at 1/8 scale, for a fraction of the memory of a full decode.
+        Assert.True(ImageDecoder.DecodeMemoryBound(jpeg, 80, 60) < ImageDecoder.DecodeMemoryBound(jpeg, 300, 300) / 2);
+
+        // Over the pixel limit: nothing to reserve, decoding refuses it from the header.
+        Assert.Equal(0, ImageDecoder.DecodeMemoryBound(png, 300, 300, maxPixels: 1000));
+    }
+
     private static void AssertNear((byte R, byte G, byte B) expected, (byte R, byte G, byte B) actual)
     {
         Assert.True(

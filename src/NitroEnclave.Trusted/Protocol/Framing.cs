@@ -26,9 +26,30 @@ public static class Framing
     /// <summary>
     /// Reads one frame. Returns null when the peer closed the connection cleanly before a new frame began.
     /// Throws EnclaveProtocolException (PayloadTooLarge, BadRequest) for a bad length and EndOfStreamException when the
-    /// connection ends inside a frame.
+    /// connection ends inside a frame. For a peer that is not trusted, read the length with ReadFrameLengthAsync and
+    /// the body in bounded pieces instead: this method allocates the whole announced length at once.
     /// </summary>
     public static async Task<byte[]?> ReadFrameAsync(Stream stream, int maxFrameSize, CancellationToken cancellationToken)
+    {
+        if (await ReadFrameLengthAsync(stream, maxFrameSize, cancellationToken).ConfigureAwait(false) is not { } length)
+        {
+            return null;
+        }
+
+        var payload = new byte[length];
+        if (await ReadAtMostAsync(stream, payload, cancellationToken).ConfigureAwait(false) < payload.Length)
+        {
+            throw new EndOfStreamException($"The connection ended inside a frame of {length} bytes.");
+        }
+
+        return payload;
+    }
+
+    /// <summary>
+    /// Reads a frame header and checks its length (1 to <paramref name="maxFrameSize"/>); null when the peer closed
+    /// the connection cleanly before a new frame began.
+    /// </summary>
+    public static async Task<int?> ReadFrameLengthAsync(Stream stream, int maxFrameSize, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(stream);
         var header = new byte[HeaderSize];
@@ -54,13 +75,7 @@ public static class Framing
             throw new EnclaveProtocolException(ProtocolErrorCodes.PayloadTooLarge, $"A frame of {length} bytes exceeds the limit of {maxFrameSize} bytes.");
         }
 
-        var payload = new byte[length];
-        if (await ReadAtMostAsync(stream, payload, cancellationToken).ConfigureAwait(false) < payload.Length)
-        {
-            throw new EndOfStreamException($"The connection ended inside a frame of {length} bytes.");
-        }
-
-        return payload;
+        return (int)length;
     }
 
     private static async Task<int> ReadAtMostAsync(Stream stream, Memory<byte> buffer, CancellationToken cancellationToken)

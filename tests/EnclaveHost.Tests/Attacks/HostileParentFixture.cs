@@ -20,7 +20,7 @@ namespace NitroEnclave.EnclaveHost.Tests.Attacks;
 /// parent's vsock-proxy sees it. The data owner's air-show.jpg is encrypted under a key whose policy admits only the
 /// server's PCR0; the parent holds the key administrator's credentials (kms:* except that Decrypt).
 /// </summary>
-public sealed class HostileParentFixture : IAsyncLifetime
+public class HostileParentFixture : IAsyncLifetime
 {
     private static readonly Dictionary<string, string> Context = new() { ["purpose"] = "detection" };
 
@@ -47,12 +47,31 @@ public sealed class HostileParentFixture : IAsyncLifetime
 
     public EnclaveClient Client() => new(Endpoint, TimeSpan.FromSeconds(60));
 
+    /// <summary>The server process, for its memory figures in /proc.</summary>
+    public int ServerProcessId => _server.Id;
+
+    /// <summary>Options added to the server's command line (a suite may scale limits down to stay fast).</summary>
+    protected virtual IEnumerable<string> ServerOptions => [];
+
+    /// <summary>Encrypts <paramref name="plaintext"/> for the enclave, as the data owner does.</summary>
+    public async Task<byte[]> EncryptForEnclaveAsync(byte[] plaintext)
+    {
+        using var provider = new KmsDataKeyProvider(Parent);
+        var encrypted = new MemoryStream();
+        await EnvelopeEncryptor.EncryptAsync(new MemoryStream(plaintext), encrypted, provider, new EnvelopeEncryptOptions { KeyId = KeyArn, EncryptionContext = Context });
+        return encrypted.ToArray();
+    }
+
+    /// <summary>A legitimate Detect of the data owner's air-show.jpg.</summary>
+    public Task<DetectResponse> DetectAirShowAsync() =>
+        Client().DetectAsync(new DetectRequest { EncryptedFile = EncryptedImage, Credentials = ParentCredentials }, CancellationToken.None);
+
     public async Task InitializeAsync()
     {
         _chain.Save(Path.Combine(_state, "nsm"));
         Kms = await LocalKmsServer.StartAsync(new LocalKmsOptions { DataPath = Path.Combine(_state, "kms"), TrustedRoots = [_chain.Root] });
         KmsTraffic = RecordingForwarder.Start(Kms.Endpoint);
-        var ready = StartServer("--kms-endpoint", KmsTraffic.Endpoint.ToString());
+        var ready = StartServer(["--kms-endpoint", KmsTraffic.Endpoint.ToString(), .. ServerOptions]);
         Endpoint = EnclaveEndpoint.Parse(ready.GetProperty("endpoint").GetString()!);
         var pcr0 = ready.GetProperty("pcrs").GetProperty("PCR0").GetString()!;
 
@@ -69,10 +88,7 @@ public sealed class HostileParentFixture : IAsyncLifetime
             """;
         KeyArn = (await Parent.CreateKeyAsync(new CreateKeyRequest { Policy = policy, BypassPolicyLockoutSafetyCheck = true })).KeyMetadata.Arn;
         Plaintext = await File.ReadAllBytesAsync(Path.Combine(AppContext.BaseDirectory, "data", "air-show.jpg"));
-        using var provider = new KmsDataKeyProvider(Parent);
-        var encrypted = new MemoryStream();
-        await EnvelopeEncryptor.EncryptAsync(new MemoryStream(Plaintext), encrypted, provider, new EnvelopeEncryptOptions { KeyId = KeyArn, EncryptionContext = Context });
-        EncryptedImage = encrypted.ToArray();
+        EncryptedImage = await EncryptForEnclaveAsync(Plaintext);
     }
 
     public async Task DisposeAsync()
@@ -105,7 +121,7 @@ public sealed class HostileParentFixture : IAsyncLifetime
             ?? throw new InvalidOperationException("The server closed the connection without an answer.");
     }
 
-    private JsonElement StartServer(params string[] extra)
+    private JsonElement StartServer(IEnumerable<string> extra)
     {
         var start = new ProcessStartInfo(Path.Combine(AppContext.BaseDirectory, "EnclaveHost"))
         {
