@@ -14,6 +14,9 @@ public sealed class MemoryBudget
     /// <summary>A peak at least this large is handed back to the system once the budget is idle again.</summary>
     private const long TrimThreshold = 32L << 20;
 
+    /// <summary>A share at least this large is collected as soon as it returns.</summary>
+    private const long LargeRelease = 16L << 20;
+
     private static readonly TimeSpan ReliefInterval = TimeSpan.FromMilliseconds(200);
 
     private readonly object _gate = new();
@@ -122,6 +125,13 @@ public sealed class MemoryBudget
         }
 
         signal.TrySetResult();
+        if (bytes >= LargeRelease)
+        {
+            // The heap limit only covers managed memory; an image decoder's native buffers come on top. Collecting
+            // when a large share returns keeps dead frames and images from piling up beside the next one's buffers.
+            GC.Collect(2, GCCollectionMode.Forced, blocking: true, compacting: false);
+        }
+
         if (idleAfterPeak)
         {
             _ = TrimWhenStillIdleAsync(generation);
