@@ -26,6 +26,9 @@ public sealed class TestAttestationBuilder : IDisposable
 
     public bool IntermediatesAreAuthorities { get; set; } = true;
 
+    /// <summary>Extensions added to every intermediate, beyond basicConstraints and keyUsage.</summary>
+    public List<X509Extension> IntermediateExtensions { get; } = [];
+
     public DateTimeOffset IssuedAt { get; set; } = DefaultTime - TimeSpan.FromMinutes(5);
 
     public TimeSpan LeafLifetime { get; set; } = TimeSpan.FromHours(3);
@@ -181,7 +184,7 @@ public sealed class TestAttestationBuilder : IDisposable
         {
             var key = ECDsa.Create(ECCurve.NamedCurves.nistP384);
             var name = new X500DistinguishedName($"CN=test-intermediate-{i}, O=NitroEnclave Tests");
-            _chain.Add((Issue(name, key, _chain[^1].Certificate.SubjectName, _chain[^1].Key, IssuedAt, IssuedAt.AddDays(30), IntermediatesAreAuthorities, Intermediates - i, AuthorityKeyUsage), key));
+            _chain.Add((Issue(name, key, _chain[^1].Certificate.SubjectName, _chain[^1].Key, IssuedAt, IssuedAt.AddDays(30), IntermediatesAreAuthorities, Intermediates - i, AuthorityKeyUsage, IntermediateExtensions), key));
         }
 
         var leafKey = ECDsa.Create(ECCurve.NamedCurves.nistP384);
@@ -189,11 +192,16 @@ public sealed class TestAttestationBuilder : IDisposable
         _chain.Add((Issue(leafName, leafKey, _chain[^1].Certificate.SubjectName, _chain[^1].Key, IssuedAt, IssuedAt + LeafLifetime, LeafIsAuthority, null, X509KeyUsageFlags.DigitalSignature), leafKey));
     }
 
-    private static X509Certificate2 Issue(X500DistinguishedName subject, ECDsa key, X500DistinguishedName issuer, ECDsa issuerKey, DateTimeOffset notBefore, DateTimeOffset notAfter, bool authority, int? pathLength, X509KeyUsageFlags usage)
+    private static X509Certificate2 Issue(X500DistinguishedName subject, ECDsa key, X500DistinguishedName issuer, ECDsa issuerKey, DateTimeOffset notBefore, DateTimeOffset notAfter, bool authority, int? pathLength, X509KeyUsageFlags usage, IEnumerable<X509Extension>? extra = null)
     {
         var request = new CertificateRequest(subject, key, HashAlgorithmName.SHA384);
         request.CertificateExtensions.Add(new X509BasicConstraintsExtension(authority, authority && pathLength is not null, authority ? pathLength ?? 0 : 0, true));
         request.CertificateExtensions.Add(new X509KeyUsageExtension(usage, true));
+        foreach (var extension in extra ?? [])
+        {
+            request.CertificateExtensions.Add(extension);
+        }
+
         var serial = SHA256.HashData(subject.RawData)[..16];
         serial[0] &= 0x7F;
         return request.Create(issuer, X509SignatureGenerator.CreateForECDsa(issuerKey), notBefore, notAfter, serial);

@@ -6,8 +6,9 @@ namespace NitroEnclave.Attestation;
 
 /// <summary>
 /// Verifies Nitro attestation documents: the ES384 signature over the COSE Sig_structure, the certificate chain
-/// leaf -> CA bundle -> a trusted root (signatures, names, basicConstraints, pathLen, keyUsage, validity at the
-/// verification time and at the document's timestamp), the field rules, and the caller's expectations.
+/// leaf -> CA bundle -> a trusted root (signatures, names, basicConstraints, pathLen, keyUsage, no critical extension
+/// it does not process, validity at the verification time and at the document's timestamp), the field rules, and the
+/// caller's expectations.
 /// The chain is checked here rather than by X509Chain so the rules are explicit, checked at two times, identical on
 /// every platform, and free of network fetches and platform trust stores.
 /// </summary>
@@ -23,6 +24,9 @@ public sealed class AttestationVerifier
 
     /// <summary>How far in the future a document's timestamp may be before the clocks are assumed to disagree too much.</summary>
     public static readonly TimeSpan AllowedClockSkew = TimeSpan.FromMinutes(5);
+
+    /// <summary>The extensions this verifier processes: basicConstraints and keyUsage. Any other marked critical fails (RFC 5280 4.2).</summary>
+    private static readonly string[] ProcessedExtensions = ["2.5.29.19", "2.5.29.15"];
 
     private readonly X509Certificate2[] _trustedRoots;
     private readonly TimeProvider _time;
@@ -214,6 +218,11 @@ public sealed class AttestationVerifier
             }
         }
 
+        foreach (var certificate in chain)
+        {
+            CheckCriticalExtensions(certificate, failures);
+        }
+
         CheckLeafUsage(document.Certificate, failures);
         for (var i = 1; i < chain.Count; i++)
         {
@@ -241,6 +250,22 @@ public sealed class AttestationVerifier
         }
 
         return chain;
+    }
+
+    /// <summary>
+    /// RFC 5280 4.2: a certificate with a critical extension the verifier does not recognise or process must be
+    /// rejected, since that extension may restrict how the certificate may be used in ways this verifier would ignore.
+    /// </summary>
+    private static void CheckCriticalExtensions(X509Certificate2 certificate, List<AttestationFailure> failures)
+    {
+        foreach (var extension in certificate.Extensions)
+        {
+            if (extension.Critical && Array.IndexOf(ProcessedExtensions, extension.Oid?.Value) < 0)
+            {
+                failures.Add(new AttestationFailure(AttestationRules.CriticalExtensionUnknown,
+                    $"'{certificate.Subject}' has the critical extension {extension.Oid?.Value}, which this verifier does not process."));
+            }
+        }
     }
 
     private static void CheckLeafUsage(X509Certificate2 leaf, List<AttestationFailure> failures)

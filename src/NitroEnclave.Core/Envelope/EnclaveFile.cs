@@ -11,6 +11,10 @@ public static class EnclaveFileErrors
     public const string DestinationNotFolder = "DestinationNotFolder";
     public const string DestinationConflict = "DestinationConflict";
     public const string UnknownFormat = "EncryptedFileFormatUnknown";
+    public const string OutputLinkFailed = "OutputLinkFailed";
+
+    internal static NitroEnclaveException Exists(string destination) =>
+        new(DestinationExists, ErrorKind.InvalidOperation, $"The destination '{destination}' already exists; use -Force to replace it.");
 }
 
 /// <summary>What Protect-EnclaveFile wrote for one file.</summary>
@@ -81,12 +85,13 @@ public sealed class UnprotectedFile
 }
 
 /// <summary>
-/// Encrypts and decrypts whole files. The output goes to a temporary file in the destination's folder that is flushed
-/// to disk and renamed over the destination only when everything succeeded, so a failure (KMS denial, a tampered
-/// message, cancellation) never leaves a partial file, and an existing file is replaced only when asked.
+/// Encrypts and decrypts whole files. The output goes to a <see cref="PendingOutputFile"/> in the destination's folder
+/// (an unnamed file on Linux) that is flushed to disk and given the destination's name only when everything succeeded,
+/// so a failure (KMS denial, a tampered message, cancellation, a kill) never leaves a partial file, and an existing
+/// file is replaced only when asked.
 /// <para>
 /// Decryption uses <see cref="EnvelopeDecryptor"/>'s default streaming mode (one pass), not VerifyBeforeRelease: the
-/// plaintext it releases early only reaches the temporary file, which is deleted unless the whole message verified.
+/// plaintext it releases early only reaches the pending file, which is discarded unless the whole message verified.
 /// Decrypted files are created readable and writable by their owner only (Unix).
 /// </para>
 /// </summary>
@@ -219,7 +224,7 @@ public static class EnclaveFile
 
         if (!overwrite && File.Exists(destination))
         {
-            throw DestinationExists(destination);
+            throw EnclaveFileErrors.Exists(destination);
         }
 
         return (source, destination);
@@ -228,47 +233,14 @@ public static class EnclaveFile
     private static FileStream OpenSource(string source) =>
         new(source, FileMode.Open, FileAccess.Read, FileShare.Read, BufferSize, FileOptions.SequentialScan);
 
-    private static NitroEnclaveException DestinationExists(string destination) =>
-        new(EnclaveFileErrors.DestinationExists, ErrorKind.InvalidOperation, $"The destination '{destination}' already exists; use -Force to replace it.");
-
-    /// <summary>Writes through a temporary file beside <paramref name="destination"/>, synced and renamed into place only on success.</summary>
+    /// <summary>Writes through a <see cref="PendingOutputFile"/>, which gets the destination's name only on success.</summary>
     private static async Task<T> WriteAtomicallyAsync<T>(string destination, bool overwrite, bool ownerOnly, Func<Stream, Task<T>> write, CancellationToken cancellationToken)
     {
-        var temp = Path.Combine(Path.GetDirectoryName(destination)!, $".{Path.GetFileName(destination)}.{Guid.NewGuid():N}.tmp");
-        var fileOptions = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write, Share = FileShare.None, BufferSize = BufferSize };
-        if (ownerOnly && !OperatingSystem.IsWindows())
-        {
-            fileOptions.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
-        }
-
-        var output = new FileStream(temp, fileOptions);
-        try
-        {
-            T result;
-            await using (output.ConfigureAwait(false))
-            {
-                result = await write(output).ConfigureAwait(false);
-                await output.FlushAsync(cancellationToken).ConfigureAwait(false);
-                output.Flush(flushToDisk: true);
-            }
-
-            try
-            {
-                File.Move(temp, destination, overwrite);
-            }
-            catch (IOException) when (!overwrite && File.Exists(destination))
-            {
-                // Created by someone else while this file was being written.
-                throw DestinationExists(destination);
-            }
-
-            return result;
-        }
-        catch
-        {
-            File.Delete(temp);
-            throw;
-        }
+        using var output = PendingOutputFile.Create(destination, overwrite, ownerOnly);
+        var result = await write(output.Stream).ConfigureAwait(false);
+        await output.Stream.FlushAsync(cancellationToken).ConfigureAwait(false);
+        output.Commit();
+        return result;
     }
 
     /// <summary>Reports how far the input has been read, for progress bars.</summary>

@@ -63,6 +63,7 @@ public static class AttestationRules
     public const string BasicConstraintsInvalid = "BasicConstraintsInvalid";
     public const string PathLengthExceeded = "PathLengthExceeded";
     public const string KeyUsageInvalid = "KeyUsageInvalid";
+    public const string CriticalExtensionUnknown = "CriticalExtensionUnknown";
     public const string CertificateExpired = "CertificateExpired";
     public const string CertificateNotYetValid = "CertificateNotYetValid";
     public const string CertificateInvalidAtTimestamp = "CertificateInvalidAtTimestamp";

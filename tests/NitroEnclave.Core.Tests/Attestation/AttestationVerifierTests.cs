@@ -1,3 +1,4 @@
+using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using NitroEnclave.Attestation;
 
@@ -258,6 +259,71 @@ public sealed class AttestationVerifierTests
         var result = new AttestationVerifier([builder.Root]).Verify(builder.Build(), null, builder.Timestamp);
 
         Assert.Equal([AttestationRules.KeyUsageInvalid], result.FailedRules);
+    }
+
+    [Theory]
+    [InlineData("1.3.6.1.4.1.55555.1")]
+    [InlineData("2.5.29.30")] // nameConstraints: a standard extension, but one this verifier does not process
+    public void A_critical_extension_the_verifier_does_not_process_is_rejected(string oid)
+    {
+        using var builder = new TestAttestationBuilder();
+        builder.IntermediateExtensions.Add(new X509Extension(oid, [0x30, 0x00], critical: true));
+
+        var result = new AttestationVerifier([builder.Root]).Verify(builder.Build(), null, builder.Timestamp);
+
+        Assert.Equal([AttestationRules.CriticalExtensionUnknown], result.FailedRules);
+        Assert.Equal(builder.Intermediates, result.Failures.Count);
+        Assert.Contains(oid, result.Failures[0].Reason, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void The_same_extension_not_marked_critical_is_ignored()
+    {
+        using var builder = new TestAttestationBuilder();
+        builder.IntermediateExtensions.Add(new X509Extension("1.3.6.1.4.1.55555.1", [0x30, 0x00], critical: false));
+
+        var result = new AttestationVerifier([builder.Root]).Verify(builder.Build(), null, builder.Timestamp);
+
+        Assert.True(result.IsValid, string.Join("; ", result.Failures));
+    }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void A_real_leaf_given_an_unknown_critical_extension_is_rejected_for_it(bool critical)
+    {
+        var document = AttestationDocument.Parse(RealDocuments.Enclave);
+        var leaf = document.Certificate;
+        using var key = leaf.GetECDsaPublicKey()!;
+        var request = new CertificateRequest(leaf.SubjectName, key, HashAlgorithmName.SHA384);
+        foreach (var extension in leaf.Extensions)
+        {
+            request.CertificateExtensions.Add(extension);
+        }
+
+        request.CertificateExtensions.Add(new X509Extension("1.3.6.1.4.1.55555.1", [0x05, 0x00], critical));
+        // AWS's key cannot be had, so the rebuilt leaf is signed by another one: the chain and the signature fail too.
+        using var forger = ECDsa.Create(ECCurve.NamedCurves.nistP384);
+        using var rebuilt = request.Create(leaf.IssuerName, X509SignatureGenerator.CreateForECDsa(forger), leaf.NotBefore, leaf.NotAfter, leaf.GetSerialNumber().Reverse().ToArray());
+        var payload = AttestationDocumentTests.RewriteMap(document.Payload, (name, reader, writer) =>
+        {
+            writer.WriteTextString(name);
+            if (name == "certificate")
+            {
+                reader.SkipValue();
+                writer.WriteByteString(rebuilt.RawData);
+            }
+            else
+            {
+                writer.WriteEncodedValue(reader.ReadEncodedValue().Span);
+            }
+        });
+        using var builder = new TestAttestationBuilder();
+
+        var result = Aws.Verify(AttestationDocument.Parse(builder.Sign(payload)), null, document.Timestamp);
+
+        Assert.Contains(AttestationRules.ChainBroken, result.FailedRules);
+        Assert.Equal(critical, result.Failed(AttestationRules.CriticalExtensionUnknown));
     }
 
     public static TheoryData<string, Action<TestAttestationBuilder>> FieldRuleBreaks() => new()
