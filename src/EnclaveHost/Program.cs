@@ -17,7 +17,12 @@ const string Usage = """
       --kms-endpoint URL      reach KMS at this URL instead (the local KMS)
       --model FILE            the ONNX detector (default: models/ssdlite_mobilenet_v2_coco.onnx beside the server)
       --labels FILE           its labels (default: the model's name with .labels.txt)
-      --threads N             inference threads (default: the number of CPUs)
+      --threads N             inference threads per request (default: CPUs / --max-concurrency, at least 1)
+      --recipient-key reuse|per-request
+                              the KMS Recipient key pair: reused within the bounds below (default), or a
+                              never-used one per request
+      --recipient-key-lifetime S  seconds one key pair serves (default 600, 10 to 86400)
+      --recipient-key-max-uses N  requests one key pair serves (default 100; reuse only)
       --max-image-pixels N    largest decoded image accepted (default 50000000)
       --max-frame-bytes N     largest request accepted (default 67108864)
       --max-connections N     connections served at once (default 64)
@@ -36,6 +41,7 @@ const string Usage = """
 string[] valueOptions =
 [
     "--listen", "--nsm", "--nsm-state", "--pcrs-from-eif", "--kms-proxy-port", "--kms-proxy-cid", "--kms-endpoint", "--model", "--labels", "--threads",
+    "--recipient-key", "--recipient-key-lifetime", "--recipient-key-max-uses",
     "--max-image-pixels", "--max-frame-bytes", "--max-connections", "--max-concurrency", "--idle-timeout", "--request-timeout", "--ready-file",
     "--memory-budget-mib", "--first-frame-timeout", "--frame-timeout",
 ];
@@ -80,13 +86,22 @@ try
         return 0;
     }
 
-    using var securityModule = ServerSetup.SecurityModule(line, measurements, out var rootCertificatePem);
     var options = ServerSetup.Options(line);
     MemoryBudget.LimitManagedHeap(options.MemoryBudgetBytes);
     var kms = ServerSetup.Kms(line);
+    var keyPolicy = ServerSetup.RecipientKeyPolicy(line);
+    using var securityModule = ServerSetup.SecurityModule(line, measurements, out var rootCertificatePem);
     using var detector = model is null ? null : ServerSetup.Detector(line, model.Value);
     var securityModuleAccess = new SecurityModuleAccess(securityModule);
-    using var keys = kms is null || detector is null ? null : new NitroEnclave.Kms.RecipientKeys(securityModuleAccess.AttestRecipientKey);
+    using var keys = kms is null || detector is null ? null : new NitroEnclave.Kms.RecipientKeys(securityModuleAccess.AttestRecipientKey, keyPolicy);
+
+    // Warm start: the detector's first run and the first key pair with its document happen before the ready line.
+    detector?.WarmUp();
+    if (keys is not null)
+    {
+        await keys.WarmUpAsync(CancellationToken.None).ConfigureAwait(false);
+    }
+
     var description = new ServerDescription
     {
         Server = "NitroEnclave.EnclaveHost",

@@ -3,6 +3,7 @@ using System.Text.Json;
 using NitroEnclave.Attestation;
 using NitroEnclave.Detection;
 using NitroEnclave.Eif;
+using NitroEnclave.Kms;
 using NitroEnclave.Protocol;
 
 namespace NitroEnclave.EnclaveHost;
@@ -58,11 +59,41 @@ internal static class ServerSetup
     {
         ModelPath = files.Model,
         LabelsPath = files.Labels,
-        IntraOpThreads = line.WholeNumber("--threads", Environment.ProcessorCount, min: 1),
+        IntraOpThreads = line.WholeNumber("--threads", DefaultThreads(line), min: 1),
         ScoreThreshold = DetectionService.ScoreFloor,
         MaxDetections = 100,
         MaxPixels = MaxImagePixels(line),
     });
+
+    /// <summary>
+    /// How the KMS Recipient key pair is used: reused within a lifetime and a number of uses (the default), or a
+    /// never-used one per request. docs/threat-model.md, "Recipient key reuse", explains the bounds.
+    /// </summary>
+    public static RecipientKeyPolicy RecipientKeyPolicy(CommandLine line)
+    {
+        const int MaxLifetimeSeconds = 24 * 60 * 60;
+        var policy = (line.Value("--recipient-key") ?? "reuse") switch
+        {
+            "reuse" => NitroEnclave.Kms.RecipientKeyPolicy.Reuse,
+            "per-request" when line.Has("--recipient-key-max-uses") => throw new UsageException("--recipient-key-max-uses applies to --recipient-key reuse only"),
+            "per-request" => NitroEnclave.Kms.RecipientKeyPolicy.FreshPerRequest,
+            _ => throw new UsageException("--recipient-key is 'reuse' or 'per-request'"),
+        };
+        var lifetime = line.WholeNumber("--recipient-key-lifetime", (int)policy.Lifetime.TotalSeconds, min: 10);
+        if (lifetime > MaxLifetimeSeconds)
+        {
+            throw new UsageException($"--recipient-key-lifetime is at most {MaxLifetimeSeconds} seconds (one day)");
+        }
+
+        return policy with { Lifetime = TimeSpan.FromSeconds(lifetime), MaxUses = line.WholeNumber("--recipient-key-max-uses", policy.MaxUses, min: 1) };
+    }
+
+    /// <summary>
+    /// One share of the CPUs per request processed at once: inference threads beyond the cores make the spinning
+    /// workers of concurrent requests compete for them (bench/results/e2e.md measures the split).
+    /// </summary>
+    public static int DefaultThreads(CommandLine line) =>
+        Math.Max(1, Environment.ProcessorCount / line.WholeNumber("--max-concurrency", Environment.ProcessorCount, min: 1));
 
     public static long MaxImagePixels(CommandLine line) => line.WholeNumber("--max-image-pixels", (int)ImageDecoder.DefaultMaxPixels, min: 1);
 

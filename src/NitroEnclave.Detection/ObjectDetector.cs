@@ -103,6 +103,24 @@ public sealed class ObjectDetector : IDisposable
         return Detect(image, width, height, decode, watch);
     }
 
+    /// <summary>
+    /// Detects in two blank JPEGs: ONNX Runtime allocates its buffers and picks its kernels at the first run, and each
+    /// decoder (the full one for small images, the 1/8-scale one for images at least 8 times the model's input) touches
+    /// its code and buffers for the first time, which would otherwise make the first real images slower than the rest.
+    /// </summary>
+    public void WarmUp()
+    {
+        foreach (var scale in new[] { 2, 8 })
+        {
+            var (width, height) = (scale * InputWidth, scale * InputHeight);
+            var gray = new byte[3 * width * height];
+            Array.Fill(gray, (byte)128);
+            using var jpeg = new MemoryStream();
+            new StbImageWriteSharp.ImageWriter().WriteJpg(gray, width, height, StbImageWriteSharp.ColorComponents.RedGreenBlue, jpeg, 90);
+            Detect(jpeg.ToArray());
+        }
+    }
+
     /// <summary>Detects objects in an already decoded image.</summary>
     public DetectionResult Detect(DecodedImage image)
     {

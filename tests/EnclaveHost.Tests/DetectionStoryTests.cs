@@ -188,7 +188,7 @@ public sealed class DetectionStoryTests : IAsyncLifetime
     private TestServer StartServer(byte[] pcr0, bool debugMode = false, KmsRoute? kms = null)
     {
         var nsm = new SecurityModuleAccess(new SimulatedNsm(_chain, new SimulatedNsmOptions { DebugMode = debugMode }.WithPcr(0, pcr0)));
-        var keys = new RecipientKeys(nsm.AttestRecipientKey, capacity: 1);
+        var keys = new RecipientKeys(nsm.AttestRecipientKey);
         _keys.Add(keys);
         var detection = new DetectionService(_detector, kms ?? KmsRoute.Direct(_kms.Endpoint.ToString()), keys);
         return TestServer.Start(handler: description => new RequestHandler(description, nsm, detection));

@@ -239,6 +239,58 @@ public sealed class EnclaveServerTests
     }
 
     [Fact]
+    public async Task A_client_reusing_connections_sends_many_requests_over_one_connection()
+    {
+        await using var server = TestServer.Start();
+        using var reusing = new EnclaveClient(server.Endpoint, TimeSpan.FromSeconds(20), reuseConnections: true);
+        using var plain = new EnclaveClient(server.Endpoint, TimeSpan.FromSeconds(20));
+
+        for (var i = 0; i < 10; i++)
+        {
+            Assert.Equal("NitroEnclave.EnclaveHost", (await reusing.DescribeAsync(CancellationToken.None)).Server);
+            Assert.NotEmpty(await reusing.AttestAsync(new AttestRequest { Nonce = [(byte)i] }, CancellationToken.None));
+        }
+
+        await Task.WhenAll(Enumerable.Range(0, 3).Select(_ => plain.DescribeAsync(CancellationToken.None)));
+
+        Assert.Equal(1, reusing.ConnectionsOpened);
+        Assert.Equal(3, plain.ConnectionsOpened);
+    }
+
+    [Fact]
+    public async Task Concurrent_calls_of_a_reusing_client_each_get_a_connection_of_their_own_and_then_share_them()
+    {
+        await using var server = TestServer.Start();
+        using var client = new EnclaveClient(server.Endpoint, TimeSpan.FromSeconds(20), reuseConnections: true);
+
+        for (var round = 0; round < 5; round++)
+        {
+            var answers = await Task.WhenAll(Enumerable.Range(0, 4).Select(i => client.AttestAsync(new AttestRequest { Nonce = [(byte)i] }, CancellationToken.None)));
+            Assert.Equal([0, 1, 2, 3], answers.Select(a => (int)AttestationDocument.Parse(a).Nonce![0]));
+        }
+
+        Assert.InRange(client.ConnectionsOpened, 1, 4);
+    }
+
+    [Fact]
+    public async Task A_reusing_client_reconnects_when_the_server_closed_its_idle_connection()
+    {
+        await using var server = TestServer.Start(o => o.IdleTimeout = TimeSpan.FromMilliseconds(300));
+        using var client = new EnclaveClient(server.Endpoint, TimeSpan.FromSeconds(20), reuseConnections: true);
+        await client.DescribeAsync(CancellationToken.None);
+
+        var waited = System.Diagnostics.Stopwatch.StartNew();
+        while (!server.Log.ToString().Contains("\"reason\":\"idle\"", StringComparison.Ordinal) && waited.Elapsed < TimeSpan.FromSeconds(10))
+        {
+            await Task.Delay(50);
+        }
+
+        Assert.Contains("\"reason\":\"idle\"", server.Log.ToString(), StringComparison.Ordinal);
+        Assert.Equal("NitroEnclave.EnclaveHost", (await client.DescribeAsync(CancellationToken.None)).Server);
+        Assert.Equal(2, client.ConnectionsOpened);
+    }
+
+    [Fact]
     public async Task Another_protocol_version_is_UnsupportedVersion()
     {
         await using var server = TestServer.Start();

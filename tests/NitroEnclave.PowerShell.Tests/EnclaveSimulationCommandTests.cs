@@ -1,3 +1,5 @@
+using System.Management.Automation;
+
 namespace NitroEnclave.PowerShell.Tests;
 
 /// <summary>Start-EnclaveSimulation and the cmdlets it points at the simulation, in one session each.</summary>
@@ -77,6 +79,23 @@ public sealed class EnclaveSimulationCommandTests : IDisposable
 
         Assert.Equal(["EnclaveDecryptFailed", "SimulationAlreadyRunning", "SimulationNotRunning"], result.ErrorIds);
         Assert.Equal(garbage, result.Errors[0].TargetObject);
+    }
+
+    [Fact]
+    public void Invoke_EnclaveDetection_sends_successive_files_over_one_connection_and_says_so()
+    {
+        var files = Enumerable.Range(0, 3).Select(i => Path.Combine(_data.FullName, $"garbage{i}.enc")).ToArray();
+        Array.ForEach(files, f => File.WriteAllBytes(f, new byte[300]));
+
+        var result = ModuleHost.Run("""
+            $null = Start-EnclaveSimulation -DataPath $data
+            Invoke-EnclaveDetection -Path $files -ThrottleLimit 1 -Verbose 4>&1
+            Stop-EnclaveSimulation
+            """, Variables(new() { ["files"] = files }));
+
+        Assert.Equal(["EnclaveDecryptFailed", "EnclaveDecryptFailed", "EnclaveDecryptFailed"], result.ErrorIds);
+        var verbose = result.Output.Select(o => o.BaseObject).OfType<VerboseRecord>().Select(v => v.Message).ToList();
+        Assert.Contains("3 files over 1 connections.", verbose);
     }
 
     [Fact]

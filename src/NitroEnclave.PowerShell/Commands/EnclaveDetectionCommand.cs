@@ -87,7 +87,8 @@ public sealed class InvokeEnclaveDetectionCommand : AwsCmdlet
             ThrowTerminatingError(ToErrorRecord(ex, "AWS credentials"));
         }
 
-        _client = new EnclaveClient(endpoint, TimeSpan.FromSeconds(TimeoutSec));
+        // Files go over a few reused connections: a connect per file costs as much as a small image's transfer.
+        _client = new EnclaveClient(endpoint, TimeSpan.FromSeconds(TimeoutSec), reuseConnections: true);
         _throttle = new SemaphoreSlim(ThrottleLimit);
         _options = new DetectionRequestOptions { MinScore = MinScore, MaxResults = MaxResults, Classes = Class ?? [] };
         WriteVerbose($"Sending files to the enclave server at {endpoint}, {ThrottleLimit} at a time.");
@@ -111,6 +112,17 @@ public sealed class InvokeEnclaveDetectionCommand : AwsCmdlet
     {
         WriteFinished(wait: true);
         WriteProgress(new ProgressRecord(1, "Enclave detection", "Done") { RecordType = ProgressRecordType.Completed });
+        WriteVerbose($"{_done} files over {_client!.ConnectionsOpened} connections.");
+    }
+
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing)
+        {
+            _client?.Dispose();
+        }
+
+        base.Dispose(disposing);
     }
 
     /// <summary>Writes results in input order: those already finished, or all of them when <paramref name="wait"/>.</summary>

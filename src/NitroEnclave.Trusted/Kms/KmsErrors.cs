@@ -8,6 +8,7 @@ public static class KmsErrors
     public const string EnvelopeWrongRecipient = "KmsRecipientEnvelopeWrongRecipient";
     public const string EnvelopeDecryptionFailed = "KmsRecipientEnvelopeDecryptionFailed";
     public const string InvalidRecipientKey = "KmsInvalidRecipientKey";
+    public const string InvalidRecipientKeyPolicy = "KmsInvalidRecipientKeyPolicy";
     public const string LocalKmsNotFound = "LocalKmsServerNotFound";
     public const string LocalKmsStartFailed = "LocalKmsStartFailed";
     public const string LocalKmsStartTimeout = "LocalKmsStartTimeout";
