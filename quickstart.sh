@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The main job on a fresh machine: prepare, build, then run examples/quickstart.ps1 in pwsh when it is installed,
-# otherwise in the PowerShell engine hosted by tools/NitroEnclave.ScriptHost.
+# The main job on a fresh machine: prepare, build, then run examples/quickstart.ps1 in pwsh: the one on PATH, or
+# else the pinned one of the local tool manifest (.config/dotnet-tools.json), installed from the package mirror.
 set -euo pipefail
 cd "$(dirname "$0")"
 ./scripts/prepare.sh
@@ -8,4 +8,5 @@ dotnet build NitroEnclave.slnx -c Release -nologo -v quiet
 if command -v pwsh >/dev/null; then
   exec pwsh -NoProfile -File examples/quickstart.ps1 "$@"
 fi
-exec dotnet tools/NitroEnclave.ScriptHost/bin/Release/net10.0/NitroEnclave.ScriptHost.dll examples/quickstart.ps1 "$@"
+dotnet tool restore >/dev/null
+exec dotnet tool run pwsh -NoProfile -File examples/quickstart.ps1 "$@"

@@ -2,6 +2,7 @@
 <#
 .SYNOPSIS
 Validates a real deployment: run it on the parent instance after deploying (README, "Deploying to a Nitro instance").
+Tagged Deployment: ./build.ps1 -Task Test leaves it out; it runs only when given its data, as below.
 
 .EXAMPLE
 Invoke-Pester -Container (New-PesterContainer -Path ./tests/Pester/Deployment.Tests.ps1 -Data @{
@@ -13,12 +14,12 @@ param(
     [uint32] $Cid,
     [string] $Endpoint,
     # The key the data is encrypted under, and its region.
-    [Parameter(Mandatory)] [string] $KeyId,
-    [Parameter(Mandatory)] [string] $Region,
+    [string] $KeyId,
+    [string] $Region,
     # The enclave image that is deployed: its PCRs are what the key policy and the attestation must show.
-    [Parameter(Mandatory)] [string] $ImagePath,
+    [string] $ImagePath,
     # A JPEG or PNG to run one detection on.
-    [Parameter(Mandatory)] [string] $SampleImage,
+    [string] $SampleImage,
     # The allocator configuration.
     [string] $AllocatorPath = '/etc/nitro_enclaves/allocator.yaml',
     # Trust this root instead of AWS's (a simulated deployment).
@@ -26,6 +27,15 @@ param(
 )
 
 BeforeAll {
+    # Not Mandatory parameters: Pester would prompt for them at discovery. A missing value stops every test here
+    # with this one cause.
+    $missing = @{ KeyId = $KeyId; Region = $Region; ImagePath = $ImagePath; SampleImage = $SampleImage }.GetEnumerator() |
+        Where-Object { -not $_.Value } | ForEach-Object Key | Sort-Object
+    if ($missing) {
+        throw "The deployment suite validates a real deployment and needs its data: $($missing -join ', ') missing. " +
+            "Run it as: Invoke-Pester -Container (New-PesterContainer -Path $(Join-Path $PSScriptRoot 'Deployment.Tests.ps1') -Data @{ KeyId = ...; Region = ...; ImagePath = ...; SampleImage = ...; EnclaveName = ... })"
+    }
+    $ErrorActionPreference = 'Stop'
     Import-Module (Join-Path $PSScriptRoot '../../out/NitroEnclave/NitroEnclave.psd1') -Force
     $target = @{}
     if ($Endpoint) { $target.Endpoint = $Endpoint } elseif ($Cid) { $target.Cid = $Cid } elseif ($EnclaveName) { $target.EnclaveName = $EnclaveName }
@@ -37,10 +47,10 @@ BeforeAll {
 }
 
 AfterAll {
-    Remove-Item -Recurse -Force -Path $work -ErrorAction SilentlyContinue
+    if ($work) { Remove-Item -Recurse -Force -LiteralPath $work -ErrorAction SilentlyContinue }
 }
 
-Describe 'The host' {
+Describe 'The host' -Tag Deployment {
     It 'has an allocator configuration without errors, large enough for the image' -Skip:([bool]$Endpoint) {
         $allocator = Get-EnclaveAllocator -Path $AllocatorPath -ImagePath $ImagePath
         $allocator.Findings | Where-Object Severity -eq 'Error' | Should -BeNullOrEmpty
@@ -55,7 +65,7 @@ Describe 'The host' {
     }
 }
 
-Describe 'The enclave' {
+Describe 'The enclave' -Tag Deployment {
     It 'attests with the image''s PCRs, signed by the trusted root' {
         $result = Get-EnclaveAttestation @target | Test-EnclaveAttestation -ExpectedPcr $pcrs @trust
         $result.Failures | Should -BeNullOrEmpty
@@ -63,8 +73,9 @@ Describe 'The enclave' {
     }
 }
 
-Describe 'The key policy' {
+Describe 'The key policy' -Tag Deployment {
     BeforeAll {
+        $ErrorActionPreference = 'Stop'
         $policy = Get-KmsEnclavePolicy -KeyId $KeyId -Region $Region
         $sample = Protect-EnclaveFile -LiteralPath $SampleImage -KeyId $KeyId -Region $Region -Destination (Join-Path $work 'sample.enc')
     }

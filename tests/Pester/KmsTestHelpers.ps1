@@ -32,6 +32,18 @@ function Invoke-TestKms {
         'X-Amz-Date'   = $amzDate
         Authorization  = "AWS4-HMAC-SHA256 Credential=$AccessKey/$scope, SignedHeaders=content-type;host;x-amz-date;x-amz-target, Signature=$signature"
     }
-    $response = Invoke-WebRequest -Uri $Kms.Endpoint -Method Post -Body $bytes -ContentType 'application/x-amz-json-1.1' -Headers $headers -SkipHttpErrorCheck
-    [pscustomobject]@{ StatusCode = [int]$response.StatusCode; Body = $response.Content | ConvertFrom-Json }
+    # A SigV4 Authorization value does not parse as a standard credential header: send it as written.
+    $response = Invoke-WebRequest -Uri $Kms.Endpoint -Method Post -Body $bytes -ContentType 'application/x-amz-json-1.1' -Headers $headers -SkipHttpErrorCheck -SkipHeaderValidation
+    [pscustomobject]@{ StatusCode = [int]$response.StatusCode; Body = ConvertFrom-KmsContent $response }
+}
+
+function ConvertFrom-KmsContent {
+    <#
+    .SYNOPSIS
+    Parses a KMS answer. Invoke-WebRequest gives the body of an application/x-amz-json-1.1 response as bytes, not text.
+    #>
+    param([Parameter(Mandatory)] $Response)
+    $content = $Response.Content
+    if ($content -is [byte[]]) { $content = [System.Text.Encoding]::UTF8.GetString($content) }
+    $content | ConvertFrom-Json
 }

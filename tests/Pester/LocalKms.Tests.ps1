@@ -2,6 +2,7 @@
 
 BeforeAll {
     . (Join-Path $PSScriptRoot 'TestHelpers.ps1')
+    . (Join-Path $PSScriptRoot 'KmsTestHelpers.ps1')
     Import-Module (Get-TestModulePath) -Force
 }
 
@@ -29,7 +30,7 @@ Describe 'Start-LocalKms and Stop-LocalKms' {
         $response = Invoke-WebRequest -Uri $kms.Endpoint -Method Post -Body '{}' -SkipHttpErrorCheck `
             -ContentType 'application/x-amz-json-1.1' -Headers @{ 'X-Amz-Target' = 'TrentService.ListKeys' }
         $response.StatusCode | Should -Be 400
-        ($response.Content | ConvertFrom-Json).__type | Should -Be 'MissingAuthenticationTokenException'
+        (ConvertFrom-KmsContent $response).__type | Should -Be 'MissingAuthenticationTokenException'
     }
 
     It 'keeps the administrator in the data path, usable as a shared credentials file' {

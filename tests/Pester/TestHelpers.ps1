@@ -5,6 +5,11 @@ function Get-TestModulePath {
     Join-Path (Split-Path (Split-Path $PSScriptRoot -Parent) -Parent) 'out/NitroEnclave/NitroEnclave.psd1'
 }
 
+function Get-TestPwsh {
+    # The pwsh running these tests, for child sessions. Not the process path: under the dotnet tool that is dotnet.
+    Join-Path $PSHOME ($IsWindows ? 'pwsh.exe' : 'pwsh')
+}
+
 function Get-Crc32 {
     param([byte[]] $Bytes, [uint32] $Crc = 0)
     $c = -bnot $Crc
@@ -68,7 +73,8 @@ function New-TestEif {
     (ConvertTo-BigEndian $crc 4).CopyTo($bytes, 544)
     [System.IO.File]::WriteAllBytes($Path, $bytes)
 
-    function Measure([byte[][]] $Parts) {
+    # Not named Measure: the built-in alias 'measure' (Measure-Object) wins over a function of that name.
+    function Get-TestPcr([byte[][]] $Parts) {
         $all = [System.IO.MemoryStream]::new()
         foreach ($p in $Parts) { $all.Write($p, 0, $p.Length) }
         $inner = [System.Security.Cryptography.SHA384]::HashData($all.ToArray())
@@ -78,9 +84,9 @@ function New-TestEif {
 
     [pscustomobject]@{
         Path = $Path
-        PCR0 = Measure @($sections[0].Data, $sections[1].Data, $sections[2].Data, $sections[3].Data)
-        PCR1 = Measure @($sections[0].Data, $sections[1].Data, $sections[2].Data)
-        PCR2 = Measure @(, $sections[3].Data)
+        PCR0 = Get-TestPcr @($sections[0].Data, $sections[1].Data, $sections[2].Data, $sections[3].Data)
+        PCR1 = Get-TestPcr @($sections[0].Data, $sections[1].Data, $sections[2].Data)
+        PCR2 = Get-TestPcr @(, $sections[3].Data)
     }
 }
 
