@@ -8,6 +8,7 @@
     Copyright              = '(c) NitroEnclave contributors. Apache License 2.0.'
     Description            = 'Run machine learning on confidential data inside AWS Nitro Enclaves: envelope encryption with KMS, enclave image measurement, attestation, key policies, allocator sizing and object detection, with a faithful local simulation.'
     PowerShellVersion      = '7.4'
+    TypesToProcess         = @('Types/NitroEnclave.Types.ps1xml')
     FormatsToProcess       = @(
         'Formats/NitroEnclave.Image.Format.ps1xml'
         'Formats/NitroEnclave.Attestation.Format.ps1xml'

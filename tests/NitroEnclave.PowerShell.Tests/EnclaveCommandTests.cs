@@ -118,7 +118,7 @@ public sealed class EnclaveCommandTests : IDisposable
         Run("Start-Enclave $image -Name alpha; Start-Enclave $image -Name beta").AssertNoErrors();
 
         var alpha = Run("Get-Enclave -Name al*").AssertNoErrors();
-        var stopped = Run("Get-Enclave -Name beta | Stop-Enclave").AssertNoErrors();
+        var stopped = Run("Get-Enclave -Name beta | Stop-Enclave -Force").AssertNoErrors();
         var remaining = Run("Get-Enclave | ForEach-Object EnclaveName").AssertNoErrors();
 
         Assert.Equal("alpha", Assert.Single(alpha.Output).Properties["EnclaveName"].Value);
@@ -135,7 +135,7 @@ public sealed class EnclaveCommandTests : IDisposable
 
         var preview = Run("Stop-Enclave -All -WhatIf").AssertNoErrors();
         var afterPreview = Run("Get-Enclave").AssertNoErrors();
-        var all = Run("Stop-Enclave -All").AssertNoErrors();
+        var all = Run("Stop-Enclave -All -Force").AssertNoErrors();
         var after = Run("Get-Enclave").AssertNoErrors();
 
         Assert.Contains("What if: Performing the operation \"Terminate\" on target \"all enclaves\"", preview.FormattedText, StringComparison.Ordinal);
@@ -151,7 +151,7 @@ public sealed class EnclaveCommandTests : IDisposable
         Run("Start-Enclave $image -Name keep").AssertNoErrors();
         var id = (string)Run("Get-Enclave | ForEach-Object EnclaveID").Output.Single().BaseObject;
 
-        var result = ModuleHost.Run("Stop-Enclave -Id 'i-nope-enc0', $id", new Dictionary<string, object?> { ["id"] = id });
+        var result = ModuleHost.Run("Stop-Enclave -Force -Id 'i-nope-enc0', $id", new Dictionary<string, object?> { ["id"] = id });
 
         Assert.Equal(["NitroCliFailed"], result.ErrorIds);
         Assert.Equal("i-nope-enc0", result.Errors[0].TargetObject);
@@ -180,7 +180,7 @@ public sealed class EnclaveCommandTests : IDisposable
     [Theory]
     [InlineData("Get-Enclave")]
     [InlineData("Start-Enclave $image")]
-    [InlineData("Stop-Enclave -All")]
+    [InlineData("Stop-Enclave -All -Force")]
     [InlineData("New-EnclaveImage app:1 $dir/x.eif")]
     public void A_missing_nitro_cli_gives_NitroCliNotFound(string script)
     {

@@ -29,9 +29,9 @@ public sealed class EnclaveFileKmsFixture : IDisposable
         Endpoint = (Uri)instance.Properties["Endpoint"].Value;
         ProcessId = (int)instance.Properties["ProcessId"].Value;
         AccessKey = (string)instance.Properties["AccessKey"].Value;
-        SecretKey = (string)instance.Properties["SecretKey"].Value;
+        SecretKey = ModuleHost.SecretOf(instance);
         ParentAccessKey = (string)parent.Properties["AccessKey"].Value;
-        ParentSecretKey = (string)parent.Properties["SecretKey"].Value;
+        ParentSecretKey = ModuleHost.SecretOf(parent);
         var adminArn = $"arn:aws:iam::{instance.Properties["AccountId"].Value}:user/admin";
         Admin = new RawKmsClient(Endpoint, AccessKey, SecretKey);
 

@@ -45,7 +45,7 @@ public sealed class EnclaveSimulationCommandTests : IDisposable
         Assert.Equal(0, result.Output[4].BaseObject);
         Assert.Equal([false, false], result.Output.Skip(5).Select(o => (bool)o.BaseObject));
         Assert.Contains("KmsEndpoint", result.FormattedText, StringComparison.Ordinal);
-        Assert.DoesNotContain((string)simulation.Properties["SecretKey"].Value, result.FormattedText, StringComparison.Ordinal);
+        Assert.DoesNotContain(ModuleHost.SecretOf(simulation), result.FormattedText, StringComparison.Ordinal);
         Assert.All((IEnumerable<string>)simulation.Properties["LogFiles"].Value, log => Assert.True(File.Exists(log), log));
     }
 

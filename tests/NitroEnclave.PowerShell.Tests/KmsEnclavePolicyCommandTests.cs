@@ -25,10 +25,10 @@ public sealed class LocalKmsFixture : IDisposable
         Endpoint = (Uri)instance.Properties["Endpoint"].Value;
         ProcessId = (int)instance.Properties["ProcessId"].Value;
         AccessKey = (string)instance.Properties["AccessKey"].Value;
-        SecretKey = (string)instance.Properties["SecretKey"].Value;
+        SecretKey = ModuleHost.SecretOf(instance);
         AdminArn = $"arn:aws:iam::{instance.Properties["AccountId"].Value}:user/admin";
         Admin = new RawKmsClient(Endpoint, AccessKey, SecretKey);
-        Parent = new RawKmsClient(Endpoint, (string)parent.Properties["AccessKey"].Value, (string)parent.Properties["SecretKey"].Value);
+        Parent = new RawKmsClient(Endpoint, (string)parent.Properties["AccessKey"].Value, ModuleHost.SecretOf(parent));
     }
 
     public Uri Endpoint { get; }
@@ -223,7 +223,7 @@ public sealed class KmsEnclavePolicyCommandTests(LocalKmsFixture kms) : IClassFi
     }
 
     [Fact]
-    public async Task A_change_that_locks_the_administrator_out_is_refused_unless_Force()
+    public async Task A_change_that_locks_the_administrator_out_is_refused_unless_BypassPolicyLockoutSafetyCheck()
     {
         var keyId = await CreateKeyAsync();
         // The administrator's only grant sits in a statement carrying the project's Sid, so -Remove would take it away.
@@ -243,10 +243,12 @@ public sealed class KmsEnclavePolicyCommandTests(LocalKmsFixture kms) : IClassFi
         Assert.Equal($"arn:aws:kms:us-east-1:111122223333:key/{keyId}", refused.Errors[0].TargetObject);
         Assert.Equal(policy, await PolicyAsync(keyId));
 
-        var forced = Run("Set-KmsEnclavePolicy -KeyId $k -Remove -Force @aws -Confirm:$false", ("k", keyId));
+        Assert.Equal(["KeyPolicyLockout"], Run("Set-KmsEnclavePolicy -KeyId $k -Remove -Force @aws", ("k", keyId)).ErrorIds);
 
-        Assert.Empty(forced.Errors);
-        Assert.Contains(forced.Warnings, w => w.Message.Contains("because of -Force", StringComparison.Ordinal));
+        var bypassed = Run("Set-KmsEnclavePolicy -KeyId $k -Remove -BypassPolicyLockoutSafetyCheck @aws -Confirm:$false", ("k", keyId));
+
+        Assert.Empty(bypassed.Errors);
+        Assert.Contains(bypassed.Warnings, w => w.Message.Contains("because of -BypassPolicyLockoutSafetyCheck", StringComparison.Ordinal));
         Assert.Equal(["KmsAccessDenied"], Run("Get-KmsEnclavePolicy -KeyId $k @aws", ("k", keyId)).ErrorIds);
     }
 

@@ -43,10 +43,10 @@ public sealed class LocalKmsCommandTests : IDisposable
             Assert.Equal("127.0.0.1", endpoint.Host);
             Assert.NotEqual(0, endpoint.Port);
             Assert.StartsWith("AKIA", (string)instance.Properties["AccessKey"].Value, StringComparison.Ordinal);
-            Assert.Equal(40, ((string)instance.Properties["SecretKey"].Value).Length);
+            Assert.Equal(40, ModuleHost.SecretOf(instance).Length);
             Assert.Equal("us-east-1", instance.Properties["Region"].Value);
             Assert.Contains(endpoint.ToString().TrimEnd('/'), started.FormattedText, StringComparison.Ordinal);
-            Assert.DoesNotContain((string)instance.Properties["SecretKey"].Value, started.FormattedText, StringComparison.Ordinal);
+            Assert.DoesNotContain(ModuleHost.SecretOf(instance), started.FormattedText, StringComparison.Ordinal);
 
             var (status, body) = await PostUnsignedAsync(endpoint);
             Assert.Equal(400, status);

@@ -43,6 +43,14 @@ public sealed class ScriptResult
 /// </summary>
 public static class ModuleHost
 {
+    /// <summary>The secret key behind an output object's Credential (which does not print it), as -Credential reads it.</summary>
+    public static string SecretOf(PSObject output)
+    {
+        var credential = PSObject.AsPSObject(output.Properties["Credential"].Value);
+        var keys = PSObject.AsPSObject(credential.Methods["GetCredentials"].Invoke());
+        return (string)keys.Properties["SecretKey"].Value;
+    }
+
     static ModuleHost()
     {
         // The session already holds other versions of the module's dependencies before the module is imported.

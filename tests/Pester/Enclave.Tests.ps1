@@ -44,15 +44,22 @@ Describe 'Enclave lifecycle' {
         $enclave.Flags | Should -Be 'DEBUG_MODE'
     }
 
-    It 'Stop-Enclave takes enclaves from Get-Enclave' {
+    It 'Stop-Enclave takes enclaves from Get-Enclave; -Force terminates without a prompt' {
         Start-Enclave -ImagePath $image | Out-Null
-        (Get-Enclave | Stop-Enclave).Terminated | Should -BeTrue
+        (Get-Enclave | Stop-Enclave -Force).Terminated | Should -BeTrue
         Get-Enclave | Should -BeNullOrEmpty
     }
 
-    It 'Stop-Enclave -All -WhatIf terminates nothing' {
+    It 'Stop-Enclave asks first: ConfirmImpact High, so the default $ConfirmPreference prompts' {
+        $metadata = [System.Management.Automation.CommandMetadata]::new((Get-Command Stop-Enclave))
+        $metadata.ConfirmImpact | Should -Be 'High'
+        $metadata.SupportsShouldProcess | Should -BeTrue
+    }
+
+    It 'Stop-Enclave -All -WhatIf terminates nothing, with or without -Force' {
         Start-Enclave -ImagePath $image | Out-Null
         Stop-Enclave -All -WhatIf
+        Stop-Enclave -All -Force -WhatIf
         Get-Enclave | Should -HaveCount 1
     }
 

@@ -9,7 +9,7 @@ BeforeAll {
 Describe 'Protect-EnclaveFile and Unprotect-EnclaveFile against the local KMS' {
     BeforeAll {
         $kms = Start-LocalKms -DataPath (Join-Path $TestDrive 'kms')
-        $aws = @{ EndpointUrl = $kms.Endpoint; AccessKey = $kms.AccessKey; SecretKey = $kms.SecretKey; Region = $kms.Region }
+        $aws = @{ EndpointUrl = $kms.Endpoint; Credential = $kms.Credential; Region = $kms.Region }
         $keyArn = (Invoke-TestKms -Kms $kms -Operation CreateKey).Body.KeyMetadata.Arn
         $adminArn = "arn:aws:iam::$($kms.AccountId):user/admin"
         $policy = @{
@@ -96,7 +96,7 @@ Describe 'Protect-EnclaveFile and Unprotect-EnclaveFile against the local KMS' {
     }
 
     It 'uses $StoredAWSCredentials and $StoredAWSRegion as AWS.Tools sets them' {
-        $StoredAWSCredentials = [pscustomobject]@{ AccessKey = $kms.AccessKey; SecretKey = $kms.SecretKey }
+        $StoredAWSCredentials = [pscustomobject]@{ AccessKey = $kms.AccessKey; SecretKey = $kms.Credential.GetCredentials().SecretKey }
         $StoredAWSRegion = $kms.Region
         (Protect-EnclaveFile -Path $photo -KeyId $keyArn -EndpointUrl $kms.Endpoint).KeyArn | Should -Be $keyArn
     }

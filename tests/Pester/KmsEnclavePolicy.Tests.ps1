@@ -11,7 +11,7 @@ Describe 'Set-KmsEnclavePolicy and Get-KmsEnclavePolicy against the local KMS' {
         $kms = Start-LocalKms -Port 0 -DataPath (Join-Path $TestDrive 'kms')
         $parentArn = 'arn:aws:iam::111122223333:role/Parent'
         $parent = $kms | Add-LocalKmsPrincipal -Arn $parentArn
-        $aws = @{ EndpointUrl = $kms.Endpoint.ToString(); AccessKey = $kms.AccessKey; SecretKey = $kms.SecretKey; Region = $kms.Region }
+        $aws = @{ EndpointUrl = $kms.Endpoint.ToString(); Credential = $kms.Credential; Region = $kms.Region }
         $image = New-TestEif -Path (Join-Path $TestDrive 'app.eif')
         $pcrs = Get-EnclavePcr -Path $image.Path
 
@@ -30,15 +30,15 @@ Describe 'Set-KmsEnclavePolicy and Get-KmsEnclavePolicy against the local KMS' {
 
     It 'takes the measurements from Get-EnclavePcr and denies the parent a plain Decrypt afterwards' {
         $keyId = New-TestKey
-        $blob = (Invoke-TestKms -Kms $kms -Operation Encrypt -Body @{ KeyId = $keyId; Plaintext = 'c2VjcmV0' } -AccessKey $parent.AccessKey -SecretKey $parent.SecretKey).Body.CiphertextBlob
-        (Invoke-TestKms -Kms $kms -Operation Decrypt -Body @{ CiphertextBlob = $blob } -AccessKey $parent.AccessKey -SecretKey $parent.SecretKey).StatusCode | Should -Be 200
+        $blob = (Invoke-TestKms -Kms $kms -Operation Encrypt -Body @{ KeyId = $keyId; Plaintext = 'c2VjcmV0' } -Credential $parent.Credential).Body.CiphertextBlob
+        (Invoke-TestKms -Kms $kms -Operation Decrypt -Body @{ CiphertextBlob = $blob } -Credential $parent.Credential).StatusCode | Should -Be 200
 
         $policy = $pcrs | Set-KmsEnclavePolicy -KeyId $keyId -Principal $parentArn @aws -Confirm:$false -PassThru
 
         $policy.HasEnclaveStatements | Should -BeTrue
         $policy.Policy | Should -Be (Get-TestPolicy $keyId)
         ($policy.Conditions | Where-Object { $_.Effect -eq 'Allow' -and $_.ConditionKey -eq 'kms:RecipientAttestation:PCR0' }).Values | Should -Be @($pcrs.PCR0)
-        $denied = Invoke-TestKms -Kms $kms -Operation Decrypt -Body @{ CiphertextBlob = $blob } -AccessKey $parent.AccessKey -SecretKey $parent.SecretKey
+        $denied = Invoke-TestKms -Kms $kms -Operation Decrypt -Body @{ CiphertextBlob = $blob } -Credential $parent.Credential
         $denied.StatusCode | Should -Be 400
         $denied.Body.__type | Should -Be 'AccessDeniedException'
     }
@@ -74,7 +74,7 @@ Describe 'Set-KmsEnclavePolicy and Get-KmsEnclavePolicy against the local KMS' {
         (Get-KmsEnclavePolicy -KeyId $keyId @aws).HasEnclaveStatements | Should -BeFalse
     }
 
-    It 'refuses a policy that locks the administrator out unless -Force' {
+    It 'refuses a policy that locks the administrator out unless -BypassPolicyLockoutSafetyCheck; -Force alone does not bypass it' {
         $keyId = New-TestKey
         $adminArn = 'arn:aws:iam::111122223333:user/admin'
         $locked = @{ Version = '2012-10-17'; Statement = @(
@@ -86,7 +86,11 @@ Describe 'Set-KmsEnclavePolicy and Get-KmsEnclavePolicy against the local KMS' {
         { Set-KmsEnclavePolicy -KeyId $keyId -Remove @aws -Confirm:$false -ErrorAction Stop } | Should -Throw -ErrorId 'KeyPolicyLockout*'
         Get-TestPolicy $keyId | Should -Be $locked
 
-        Set-KmsEnclavePolicy -KeyId $keyId -Remove -Force @aws -Confirm:$false -WarningAction SilentlyContinue
+        { Set-KmsEnclavePolicy -KeyId $keyId -Remove -Force @aws -ErrorAction Stop } | Should -Throw -ErrorId 'KeyPolicyLockout*'
+        Get-TestPolicy $keyId | Should -Be $locked
+
+        Set-KmsEnclavePolicy -KeyId $keyId -Remove -BypassPolicyLockoutSafetyCheck @aws -Confirm:$false -WarningVariable warned -WarningAction SilentlyContinue
+        $warned | Should -Match 'because of -BypassPolicyLockoutSafetyCheck'
         { Get-KmsEnclavePolicy -KeyId $keyId @aws -ErrorAction Stop } | Should -Throw -ErrorId 'KmsAccessDenied*'
     }
 

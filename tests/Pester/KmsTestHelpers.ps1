@@ -10,9 +10,12 @@ function Invoke-TestKms {
         [Parameter(Mandatory)] $Kms,
         [Parameter(Mandatory)] [string] $Operation,
         [hashtable] $Body = @{},
-        [string] $AccessKey = $Kms.AccessKey,
-        [string] $SecretKey = $Kms.SecretKey
+        # Whose keys sign the request: the server's administrator unless another principal's Credential is given.
+        $Credential = $Kms.Credential
     )
+    $keys = $Credential.GetCredentials()
+    $AccessKey = $keys.AccessKey
+    $SecretKey = $keys.SecretKey
     $utf8 = [System.Text.Encoding]::UTF8
     $bytes = $utf8.GetBytes(($Body | ConvertTo-Json -Depth 10 -Compress))
     $amzDate = [DateTime]::UtcNow.ToString("yyyyMMdd'T'HHmmss'Z'", [System.Globalization.CultureInfo]::InvariantCulture)

@@ -21,7 +21,7 @@ Describe 'Start-LocalKms and Stop-LocalKms' {
         $kms.Endpoint.Port | Should -BeGreaterThan 0
         $kms.ProcessId | Should -BeGreaterThan 0
         $kms.AccessKey | Should -Match '^AKIA[A-Z2-7]{16}$'
-        $kms.SecretKey.Length | Should -Be 40
+        $kms.Credential.GetCredentials().SecretKey.Length | Should -Be 40
         $kms.Region | Should -Be 'us-east-1'
         Get-Process -Id $kms.ProcessId | Should -Not -BeNullOrEmpty
     }
@@ -42,7 +42,7 @@ Describe 'Start-LocalKms and Stop-LocalKms' {
         $parent = $kms | Add-LocalKmsPrincipal -Arn 'arn:aws:iam::111122223333:role/ParentInstance'
         $parent.Arn | Should -Be 'arn:aws:iam::111122223333:role/ParentInstance'
         $parent.AccessKey | Should -Not -Be $kms.AccessKey
-        $parent.SecretKey.Length | Should -Be 40
+        $parent.Credential.GetCredentials().SecretKey.Length | Should -Be 40
     }
 
     It 'rejects a principal that is not an IAM user or role ARN' {

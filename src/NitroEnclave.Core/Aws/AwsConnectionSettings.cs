@@ -108,6 +108,23 @@ public sealed record AwsKeys(string AccessKey, string SecretKey, string? Session
     public override string ToString() => $"access key {AccessKey}";
 }
 
+/// <summary>
+/// An access key pair held so that it does not print: views, Format-List * and string conversion show only the access
+/// key id. The module's -Credential takes it; GetCredentials() hands out the keys, as AWS.Tools credentials objects do.
+/// </summary>
+public sealed class AwsKeyCredential
+{
+    private readonly AwsKeys _keys;
+
+    public AwsKeyCredential(AwsKeys keys) => _keys = keys ?? throw new ArgumentNullException(nameof(keys));
+
+    public string AccessKey => _keys.AccessKey;
+
+    public AwsKeys GetCredentials() => _keys;
+
+    public override string ToString() => _keys.ToString();
+}
+
 /// <summary>Builds AWS SDK clients from <see cref="AwsConnectionSettings"/>.</summary>
 public static class AwsClientFactory
 {

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Text;
 using System.Text.Json;
+using NitroEnclave.Aws;
 
 namespace NitroEnclave.Kms;
 
@@ -11,8 +12,7 @@ public sealed class LocalKmsInstance
     {
         Endpoint = endpoint;
         ProcessId = processId;
-        AccessKey = accessKey;
-        SecretKey = secretKey;
+        Credential = new AwsKeyCredential(new AwsKeys(accessKey, secretKey));
         DataPath = dataPath;
         Region = region;
         AccountId = accountId;
@@ -24,10 +24,10 @@ public sealed class LocalKmsInstance
     public int ProcessId { get; }
 
     /// <summary>The administrator's access key id.</summary>
-    public string AccessKey { get; }
+    public string AccessKey => Credential.AccessKey;
 
-    /// <summary>The administrator's secret access key.</summary>
-    public string SecretKey { get; }
+    /// <summary>The administrator's keys, for -Credential; the secret does not print.</summary>
+    public AwsKeyCredential Credential { get; }
 
     public string DataPath { get; }
 
@@ -45,16 +45,16 @@ public sealed class LocalKmsPrincipal
     internal LocalKmsPrincipal(string arn, string accessKey, string secretKey, string dataPath)
     {
         Arn = arn;
-        AccessKey = accessKey;
-        SecretKey = secretKey;
+        Credential = new AwsKeyCredential(new AwsKeys(accessKey, secretKey));
         DataPath = dataPath;
     }
 
     public string Arn { get; }
 
-    public string AccessKey { get; }
+    public string AccessKey => Credential.AccessKey;
 
-    public string SecretKey { get; }
+    /// <summary>The principal's keys, for -Credential; the secret does not print.</summary>
+    public AwsKeyCredential Credential { get; }
 
     public string DataPath { get; }
 

@@ -49,8 +49,8 @@ public sealed class EnclaveSimulation : IDisposable
         var enclaveReady = enclave.Ready;
         KmsEndpoint = kmsReady.GetProperty("Endpoint").GetString()!;
         Region = kmsReady.GetProperty(nameof(Region)).GetString()!;
-        AccessKey = kmsReady.GetProperty("AccessKeyId").GetString()!;
-        SecretKey = LocalKmsProcess.ReadAdminSecret(Path.Combine(options.DataPath, "kms"), AccessKey);
+        var accessKey = kmsReady.GetProperty("AccessKeyId").GetString()!;
+        Credential = new AwsKeyCredential(new AwsKeys(accessKey, LocalKmsProcess.ReadAdminSecret(Path.Combine(options.DataPath, "kms"), accessKey)));
         EnclaveEndpoint = enclaveReady.GetProperty("endpoint").GetString()!;
         var pcrs = enclaveReady.GetProperty("pcrs");
         Pcrs = new EnclaveMeasurements(options.ImagePath, pcrs.GetProperty("PCR0").GetString()!, pcrs.GetProperty("PCR1").GetString()!, pcrs.GetProperty("PCR2").GetString()!, null, null);
@@ -73,11 +73,11 @@ public sealed class EnclaveSimulation : IDisposable
 
     public string Region { get; }
 
-    /// <summary>The local KMS's administrator access key (the simulated parent's credentials).</summary>
-    public string AccessKey { get; }
+    /// <summary>The local KMS's administrator access key id (the simulated parent's credentials).</summary>
+    public string AccessKey => Credential.AccessKey;
 
-    /// <summary>Its secret: a local, throw-away credential; never shown by the default view.</summary>
-    public string SecretKey { get; }
+    /// <summary>Those credentials, for -Credential and the session defaults; the secret does not print.</summary>
+    public AwsKeyCredential Credential { get; }
 
     /// <summary>The PCRs the simulated enclave reports (all zero in debug mode).</summary>
     public EnclaveMeasurements Pcrs { get; }
@@ -156,7 +156,7 @@ public sealed class EnclaveSimulation : IDisposable
     public AwsConnectionSettings KmsSettings() => new()
     {
         AccessKey = AccessKey,
-        SecretKey = SecretKey,
+        SecretKey = Credential.GetCredentials().SecretKey,
         Region = Region,
         EndpointUrl = KmsEndpoint,
         CredentialSource = "the enclave simulation",

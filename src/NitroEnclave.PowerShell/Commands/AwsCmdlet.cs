@@ -56,7 +56,8 @@ public abstract class AwsCmdlet : NitroEnclaveCmdlet
         {
             // -SessionToken alone is a mistake worth reporting, not a parameter to drop silently.
             var explicitKeys = AccessKey is null && SecretKey is null && SessionToken is null ? null : new AwsKeys(AccessKey ?? string.Empty, SecretKey ?? string.Empty, SessionToken);
-            var credential = Credential is null
+            // The simulation's session default yields to credentials the user gives on the command line.
+            var credential = Credential is null || IsSimulationDefaultOverridden()
                 ? null
                 : KeysFrom(Credential) ?? throw new NitroEnclaveException("AwsCredentialUnsupported", ErrorKind.InvalidArgument,
                     "-Credential must be AWS credentials (an object with GetCredentials(), or with AccessKey and SecretKey).");
@@ -73,6 +74,12 @@ public abstract class AwsCmdlet : NitroEnclaveCmdlet
             throw;
         }
     }
+
+    private bool IsSimulationDefaultOverridden() =>
+        Credential?.BaseObject is AwsKeyCredential given
+        && SimulationRegistry.Current(System.Management.Automation.Runspaces.Runspace.DefaultRunspace) is { } simulation
+        && ReferenceEquals(given, simulation.Credential)
+        && (AccessKey is not null || ProfileName is not null);
 
     private static object? Unwrap(object? value) => value is PSObject wrapped ? wrapped.BaseObject : value;
 

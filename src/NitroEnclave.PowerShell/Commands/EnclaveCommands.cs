@@ -198,7 +198,7 @@ public sealed class GetEnclaveCommand : NitroCliCommandBase
 /// <summary>
 /// <para type="synopsis">Terminates enclaves (nitro-cli terminate-enclave), by id, from Get-Enclave through the pipeline, or all with -All.</para>
 /// </summary>
-[Cmdlet(VerbsLifecycle.Stop, "Enclave", SupportsShouldProcess = true, DefaultParameterSetName = IdSet)]
+[Cmdlet(VerbsLifecycle.Stop, "Enclave", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.High, DefaultParameterSetName = IdSet)]
 [OutputType(typeof(EnclaveTermination))]
 public sealed class StopEnclaveCommand : NitroCliCommandBase
 {
@@ -213,11 +213,15 @@ public sealed class StopEnclaveCommand : NitroCliCommandBase
     [Parameter(Mandatory = true, ParameterSetName = AllSet)]
     public SwitchParameter All { get; set; }
 
+    /// <summary>Terminate without asking for confirmation (-WhatIf still only says what would be terminated).</summary>
+    [Parameter]
+    public SwitchParameter Force { get; set; }
+
     protected override void ProcessRecord()
     {
         if (ParameterSetName == AllSet)
         {
-            if (ShouldProcess("all enclaves", "Terminate") && TryRun(cli => cli.TerminateEnclave(null, CancellationToken), "all enclaves", out var all))
+            if (ShouldProcessUnlessForced(Force, "all enclaves", "Terminate") && TryRun(cli => cli.TerminateEnclave(null, CancellationToken), "all enclaves", out var all))
             {
                 WriteObject(all, enumerateCollection: true);
             }
@@ -227,7 +231,7 @@ public sealed class StopEnclaveCommand : NitroCliCommandBase
 
         foreach (var id in Id)
         {
-            if (ShouldProcess(id, "Terminate enclave") && TryRun(cli => cli.TerminateEnclave(id, CancellationToken), id, out var result, perItem: true))
+            if (ShouldProcessUnlessForced(Force, id, "Terminate enclave") && TryRun(cli => cli.TerminateEnclave(id, CancellationToken), id, out var result, perItem: true))
             {
                 WriteObject(result, enumerateCollection: true);
             }

@@ -156,8 +156,8 @@ public sealed class StartEnclaveSimulationCommand : NitroEnclaveCmdlet
         var set = new Dictionary<string, object>(StringComparer.OrdinalIgnoreCase);
         foreach (var cmdlet in new[] { "Protect-EnclaveFile", "Unprotect-EnclaveFile", "Set-KmsEnclavePolicy", "Get-KmsEnclavePolicy", "Invoke-EnclaveDetection" })
         {
-            set[cmdlet + ":AccessKey"] = simulation.AccessKey;
-            set[cmdlet + ":SecretKey"] = simulation.SecretKey;
+            // The credentials object, not the secret: $PSDefaultParameterValues prints what it holds.
+            set[cmdlet + ":Credential"] = simulation.Credential;
             set[cmdlet + ":Region"] = simulation.Region;
             set[cmdlet + ":EndpointUrl"] = simulation.KmsEndpoint;
         }

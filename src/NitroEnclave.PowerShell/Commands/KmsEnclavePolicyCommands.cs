@@ -37,7 +37,7 @@ public sealed class GetKmsEnclavePolicyCommand : AwsCmdlet
 
 /// <summary>
 /// <para type="synopsis">Restricts a KMS key to an attested Nitro enclave: adds or replaces the project's statements in the key policy.</para>
-/// <para type="description">Reads the key policy, puts in place an Allow for the given principals (kms:Decrypt, plus kms:GenerateDataKey and kms:GenerateRandom with -IncludeGenerateDataKey) conditioned on the enclave's measurements, and one Deny of kms:Decrypt and kms:ReEncrypt* per measurement for every request whose attestation does not carry it, so the parent instance is denied too. Every other statement is kept byte-for-byte. Running it again with the same values changes nothing and says so. Measurements come from -Pcr0, -Pcr1, -Pcr2, -Pcr8, -ImageSha384 or from the pipeline (Get-EnclavePcr). -Remove takes the statements out again. A policy that would take away someone's ability to change the policy is refused unless -Force (which also bypasses KMS's own lockout check).</para>
+/// <para type="description">Reads the key policy, puts in place an Allow for the given principals (kms:Decrypt, plus kms:GenerateDataKey and kms:GenerateRandom with -IncludeGenerateDataKey) conditioned on the enclave's measurements, and one Deny of kms:Decrypt and kms:ReEncrypt* per measurement for every request whose attestation does not carry it, so the parent instance is denied too. Every other statement is kept byte-for-byte. Running it again with the same values changes nothing and says so. Measurements come from -Pcr0, -Pcr1, -Pcr2, -Pcr8, -ImageSha384 or from the pipeline (Get-EnclavePcr). -Remove takes the statements out again. A policy that would take away someone's ability to change the policy is refused unless -BypassPolicyLockoutSafetyCheck (which also bypasses KMS's own lockout check, as the KMS API's parameter of that name does). -Force writes without a confirmation prompt.</para>
 /// </summary>
 [Cmdlet(VerbsCommon.Set, "KmsEnclavePolicy", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.High, DefaultParameterSetName = SetParameterSet)]
 [OutputType(typeof(KmsEnclavePolicy))]
@@ -87,7 +87,11 @@ public sealed class SetKmsEnclavePolicyCommand : AwsCmdlet
     [Parameter(Mandatory = true, ParameterSetName = RemoveParameterSet)]
     public SwitchParameter Remove { get; set; }
 
-    /// <summary>Write the policy even when it would lock someone out of changing it.</summary>
+    /// <summary>Write the policy even when it would lock someone out of changing it; KMS's own lockout check is bypassed too.</summary>
+    [Parameter]
+    public SwitchParameter BypassPolicyLockoutSafetyCheck { get; set; }
+
+    /// <summary>Write without asking for confirmation (-WhatIf still only shows the change).</summary>
     [Parameter]
     public SwitchParameter Force { get; set; }
 
@@ -127,17 +131,18 @@ public sealed class SetKmsEnclavePolicyCommand : AwsCmdlet
             if (plan.LockedOut.Count > 0)
             {
                 var who = string.Join(", ", plan.LockedOut);
-                if (!Force)
+                if (!BypassPolicyLockoutSafetyCheck)
                 {
                     WriteError(ToErrorRecord(new NitroEnclaveException(KeyPolicyErrors.Lockout, ErrorKind.InvalidOperation,
-                        $"The new policy of key '{keyArn}' would take kms:PutKeyPolicy away from {who}, who could not change the policy afterwards. Nothing was written; use -Force to write it anyway."), keyArn));
+                        $"The new policy of key '{keyArn}' would take kms:PutKeyPolicy away from {who}, who could not change the policy afterwards. Nothing was written; use -BypassPolicyLockoutSafetyCheck to write it anyway."), keyArn));
                     return;
                 }
 
-                WriteWarning($"The new policy of key '{keyArn}' takes kms:PutKeyPolicy away from {who}; writing it because of -Force.");
+                WriteWarning($"The new policy of key '{keyArn}' takes kms:PutKeyPolicy away from {who}; writing it because of -BypassPolicyLockoutSafetyCheck.");
             }
 
-            if (!ShouldProcess(
+            if (!ShouldProcessUnlessForced(
+                Force,
                 $"Change the policy of key '{keyArn}' ({plan.Edit.Change}):\n{plan.Edit.Diff}",
                 $"Change the policy of key '{keyArn}' ({plan.Edit.Change})?\n{plan.Edit.Diff}",
                 "Set-KmsEnclavePolicy"))
@@ -145,7 +150,7 @@ public sealed class SetKmsEnclavePolicyCommand : AwsCmdlet
                 return;
             }
 
-            var written = client.PutAsync(plan, bypassLockoutCheck: Force, CancellationToken).GetAwaiter().GetResult();
+            var written = client.PutAsync(plan, bypassLockoutCheck: BypassPolicyLockoutSafetyCheck, CancellationToken).GetAwaiter().GetResult();
             WriteVerbose($"{plan.Edit.Change} the enclave statements in the policy of key '{keyArn}'.");
             WritePassThru(written);
         }

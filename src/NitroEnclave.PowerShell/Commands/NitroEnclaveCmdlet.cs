@@ -27,6 +27,30 @@ public abstract class NitroEnclaveCmdlet : PSCmdlet, IDisposable
         }
     }
 
+    /// <summary>
+    /// ShouldProcess as -Force means it everywhere: with -Force there is no confirmation prompt, but -WhatIf still
+    /// only describes, and an explicit -Confirm still asks.
+    /// </summary>
+    protected bool ShouldProcessUnlessForced(bool force, string verboseDescription, string verboseWarning, string caption)
+    {
+        if (force && !MyInvocation.BoundParameters.ContainsKey("Confirm") && !WhatIfRequested())
+        {
+            WriteVerbose(verboseDescription);
+            return true;
+        }
+
+        return ShouldProcess(verboseDescription, verboseWarning, caption);
+    }
+
+    /// <inheritdoc cref="ShouldProcessUnlessForced(bool, string, string, string)"/>
+    protected bool ShouldProcessUnlessForced(bool force, string target, string action) =>
+        ShouldProcessUnlessForced(force, $"Performing the operation \"{action}\" on target \"{target}\".", $"{action} {target}?", action);
+
+    private bool WhatIfRequested() =>
+        MyInvocation.BoundParameters.TryGetValue("WhatIf", out var whatIf)
+            ? whatIf is SwitchParameter { IsPresent: true } || whatIf is true
+            : LanguagePrimitives.IsTrue(SessionState.PSVariable.GetValue("WhatIfPreference"));
+
     protected static ErrorCategory CategoryOf(ErrorKind kind) => kind switch
     {
         ErrorKind.InvalidData => ErrorCategory.InvalidData,
