@@ -174,7 +174,10 @@ public sealed class AttestationDocument
 
     private void ReadPayload()
     {
-        var reader = new CborReader(Cose.Payload, CborConformanceMode.Lax);
+        // Strict, so text that is not UTF-8 is refused rather than read as U+FFFD; the real documents are not Canonical
+        // (unsorted keys, and since 2026 an indefinite-length map). Keys are also compared by value below, which
+        // catches a key repeated in another encoding.
+        var reader = new CborReader(Cose.Payload, CborConformanceMode.Strict);
         var count = reader.ReadStartMap();
         IsIndefiniteLengthMap = count is null;
         var seen = new HashSet<string>(StringComparer.Ordinal);

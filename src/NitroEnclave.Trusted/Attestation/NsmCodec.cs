@@ -152,7 +152,8 @@ public static class NsmCodec
     {
         try
         {
-            var reader = new CborReader(encoded, CborConformanceMode.Lax);
+            // Strict: text must be valid UTF-8. Fields are also compared by value in Body, as a key can repeat in another encoding.
+            var reader = new CborReader(encoded, CborConformanceMode.Strict);
             T message;
             if (reader.PeekState() == CborReaderState.TextString)
             {

@@ -36,7 +36,9 @@ public sealed class CoseSign1
     {
         try
         {
-            var reader = new CborReader(encoded, CborConformanceMode.Lax);
+            // Strict: text must be valid UTF-8 and no map may repeat a key's bytes. Not Canonical: the NSM does not
+            // sort its map keys and writes indefinite-length maps since 2026.
+            var reader = new CborReader(encoded, CborConformanceMode.Strict);
             if (reader.PeekState() == CborReaderState.Tag)
             {
                 var tag = reader.ReadTag();
@@ -129,20 +131,30 @@ public sealed class CoseSign1
         return [];
     }
 
+    /// <summary>
+    /// Reads the algorithm from the protected header. A label is an integer or text (RFC 9052 section 3) and appears
+    /// once, compared by value: the Strict reader only catches a key repeated byte for byte, not 1 written as 0x18 0x01.
+    /// </summary>
     private static int ReadAlgorithm(byte[] protectedHeader)
     {
-        var reader = new CborReader(protectedHeader, CborConformanceMode.Lax);
-        var entries = reader.ReadStartMap();
+        var reader = new CborReader(protectedHeader, CborConformanceMode.Strict);
+        reader.ReadStartMap();
+        var labels = new HashSet<object>();
         int? algorithm = null;
-        for (var i = 0; entries is null ? reader.PeekState() != CborReaderState.EndMap : i < entries; i++)
+        while (reader.PeekState() != CborReaderState.EndMap)
         {
-            long? label = reader.PeekState() is CborReaderState.UnsignedInteger or CborReaderState.NegativeInteger ? reader.ReadInt64() : null;
-            if (label is null)
+            object label = reader.PeekState() switch
             {
-                reader.SkipValue();
+                CborReaderState.UnsignedInteger or CborReaderState.NegativeInteger => reader.ReadInt64(),
+                CborReaderState.TextString => reader.ReadTextString(),
+                _ => throw Malformed("a protected header label is neither an integer nor text"),
+            };
+            if (!labels.Add(label))
+            {
+                throw Malformed(label is long number ? $"the protected header has the label {number} twice" : "the protected header has a text label twice");
             }
 
-            if (label == AlgorithmLabel)
+            if (label is long key && key == AlgorithmLabel)
             {
                 algorithm = reader.ReadInt32();
             }
@@ -153,6 +165,11 @@ public sealed class CoseSign1
         }
 
         reader.ReadEndMap();
+        if (reader.BytesRemaining != 0)
+        {
+            throw Malformed("trailing bytes after the protected header map");
+        }
+
         return algorithm ?? throw Malformed("the protected header has no algorithm (label 1)");
     }
 

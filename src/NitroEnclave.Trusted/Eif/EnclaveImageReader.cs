@@ -276,7 +276,8 @@ public static class EnclaveImageReader
     {
         try
         {
-            var reader = new CborReader(section, CborConformanceMode.Lax);
+            // Strict: text must be valid UTF-8; fields are also compared by value, as a key can repeat in another encoding.
+            var reader = new CborReader(section, CborConformanceMode.Strict);
             var count = reader.ReadStartArray();
             if (count == 0 || (count is null && reader.PeekState() == CborReaderState.EndArray))
             {
@@ -329,13 +330,19 @@ public static class EnclaveImageReader
             return false;
         }
 
-        var payload = new CborReader(message.Payload, CborConformanceMode.Lax);
+        var payload = new CborReader(message.Payload, CborConformanceMode.Strict);
         payload.ReadStartMap();
         long? index = null;
         byte[]? value = null;
+        var seen = new HashSet<string>(StringComparer.Ordinal);
         while (payload.PeekState() != CborReaderState.EndMap)
         {
             var key2 = payload.ReadTextString();
+            if (!seen.Add(key2))
+            {
+                throw TwiceInSignature("the signed payload", key2);
+            }
+
             if (key2 == "register_index")
             {
                 index = payload.ReadInt64();
@@ -356,10 +363,16 @@ public static class EnclaveImageReader
     private static List<(string Key, byte[] Value)> ReadByteFieldMap(CborReader reader)
     {
         var fields = new List<(string Key, byte[] Value)>();
+        var seen = new HashSet<string>(StringComparer.Ordinal);
         reader.ReadStartMap();
         while (reader.PeekState() != CborReaderState.EndMap)
         {
             var key = reader.ReadTextString();
+            if (!seen.Add(key))
+            {
+                throw TwiceInSignature("the signature entry", key);
+            }
+
             if (reader.PeekState() is CborReaderState.ByteString or CborReaderState.StartArray)
             {
                 fields.Add((key, ReadBytes(reader)));
@@ -373,6 +386,10 @@ public static class EnclaveImageReader
         reader.ReadEndMap();
         return fields;
     }
+
+    /// <summary>A field given twice has no single value; taking either one would let the copies disagree unnoticed.</summary>
+    private static NitroEnclaveException TwiceInSignature(string where, string key) =>
+        EifErrors.Invalid(EifErrors.InvalidSignatureSection, $"The signature section cannot be read: {where} has the field '{key}' twice.");
 
     /// <summary>A byte field written either as a CBOR byte string or as an array of integers 0..255.</summary>
     private static byte[] ReadBytes(CborReader reader)

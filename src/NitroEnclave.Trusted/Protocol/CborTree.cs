@@ -4,7 +4,9 @@ namespace NitroEnclave.Protocol;
 
 /// <summary>
 /// Reads a CBOR message into plain values (long, double, string, byte[], bool, null, List, text-keyed Dictionary) with
-/// a depth limit, so protocol decoding can check fields by name in any order. Any malformation is BadRequest.
+/// a depth limit, so protocol decoding can check fields by name in any order. Any malformation is BadRequest, and so
+/// is text that is not valid UTF-8, a key that appears twice (compared by value) and an indefinite-length (chunked)
+/// string. Maps and arrays may have indefinite length: the encoder writes maps that way, fields being optional.
 /// </summary>
 internal static class CborTree
 {
@@ -15,7 +17,7 @@ internal static class CborTree
     {
         try
         {
-            var reader = new CborReader(encoded, CborConformanceMode.Lax);
+            var reader = new CborReader(encoded, CborConformanceMode.Strict);
             var items = 0;
             var value = Read(reader, 0, ref items);
             if (reader.BytesRemaining != 0)
@@ -66,14 +68,18 @@ internal static class CborTree
 
                 reader.ReadEndArray();
                 return list;
+            case CborReaderState.StartIndefiniteLengthTextString:
+            case CborReaderState.StartIndefiniteLengthByteString:
+                throw IndefiniteString();
             case CborReaderState.StartMap:
                 var map = new Dictionary<string, object?>(StringComparer.Ordinal);
                 reader.ReadStartMap();
                 while (reader.PeekState() != CborReaderState.EndMap)
                 {
-                    if (reader.PeekState() != CborReaderState.TextString)
+                    var keyState = reader.PeekState();
+                    if (keyState != CborReaderState.TextString)
                     {
-                        throw Bad("map keys must be text");
+                        throw keyState == CborReaderState.StartIndefiniteLengthTextString ? IndefiniteString() : Bad("map keys must be text");
                     }
 
                     var key = reader.ReadTextString();
@@ -91,6 +97,9 @@ internal static class CborTree
     }
 
     public static EnclaveProtocolException Bad(string detail) => new(ProtocolErrorCodes.BadRequest, "Bad message: " + detail + ".");
+
+    /// <summary>A string's length is always known to its writer; chunks only add other encodings of the same value.</summary>
+    private static EnclaveProtocolException IndefiniteString() => Bad("an indefinite-length (chunked) string; strings must have a definite length");
 }
 
 /// <summary>Typed access to the fields of a decoded map; a missing or mistyped field is BadRequest naming it.</summary>

@@ -116,6 +116,10 @@ public sealed class AttestationDocumentTests
             { "payload not a map", builder.Sign([0x01]) },
             { "payload missing certificate", builder.Sign(RemoveKey(payload, "certificate")) },
             { "payload with duplicate key", builder.Sign(DuplicateModuleId(payload)) },
+            { "payload with a key repeated in a longer encoding", builder.Sign(DuplicateModuleId(payload, [0x78, 0x09, .. "module_id"u8])) },
+            { "payload with a PCR index repeated in a longer encoding", builder.Sign(DuplicatePcr0(payload)) },
+            { "payload with invalid UTF-8 in module_id", builder.Sign(ReplaceValue(payload, "module_id", InvalidUtf8)) },
+            { "payload with invalid UTF-8 in a key the parser skips", builder.Sign(AddEntry(payload, InvalidUtf8, [0x00])) },
             { "certificate not DER", builder.Sign(ReplaceCertificate(payload, [0x30, 0x03, 0x02, 0x01, 0x01])) },
             { "huge declared length", [0x84, 0x5B, 0x7F, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF] },
             { "base64 garbage", "!!!not base64!!!"u8.ToArray() },
@@ -145,17 +149,75 @@ public sealed class AttestationDocumentTests
         writer.WriteEncodedValue(reader.ReadEncodedValue().Span);
     });
 
-    private static byte[] DuplicateModuleId(byte[] payload) => RewriteMap(payload, (key, reader, writer) =>
+    /// <summary>"\xC3(": a two-byte sequence whose second byte is not a continuation byte.</summary>
+    private static readonly byte[] InvalidUtf8 = [0x62, 0xC3, 0x28];
+
+    /// <summary>Writes module_id a second time, with <paramref name="encodedKey"/> when given (the same text in other bytes).</summary>
+    private static byte[] DuplicateModuleId(byte[] payload, byte[]? encodedKey = null) => RewriteMap(payload, (key, reader, writer) =>
     {
         var value = reader.ReadEncodedValue().Span;
         writer.WriteTextString(key);
         writer.WriteEncodedValue(value);
         if (key == "module_id")
         {
-            writer.WriteTextString(key);
+            if (encodedKey is null)
+            {
+                writer.WriteTextString(key);
+            }
+            else
+            {
+                writer.WriteEncodedValue(encodedKey);
+            }
+
             writer.WriteEncodedValue(value);
         }
     });
+
+    /// <summary>Adds PCR 0 again to the pcrs map, its index as a two-byte integer (0x18 0x00).</summary>
+    private static byte[] DuplicatePcr0(byte[] payload) => RewriteMap(payload, (key, reader, writer) =>
+    {
+        writer.WriteTextString(key);
+        if (key != "pcrs")
+        {
+            writer.WriteEncodedValue(reader.ReadEncodedValue().Span);
+            return;
+        }
+
+        var count = reader.ReadStartMap()!.Value;
+        writer.WriteStartMap(count + 1);
+        for (var i = 0; i < count; i++)
+        {
+            writer.WriteEncodedValue(reader.ReadEncodedValue().Span);
+            writer.WriteEncodedValue(reader.ReadEncodedValue().Span);
+        }
+
+        reader.ReadEndMap();
+        writer.WriteEncodedValue([0x18, 0x00]);
+        writer.WriteByteString(new byte[48]);
+        writer.WriteEndMap();
+    });
+
+    private static byte[] ReplaceValue(byte[] payload, string replaced, byte[] encodedValue) => RewriteMap(payload, (key, reader, writer) =>
+    {
+        writer.WriteTextString(key);
+        var value = reader.ReadEncodedValue().Span;
+        writer.WriteEncodedValue(key == replaced ? encodedValue : value);
+    });
+
+    private static byte[] AddEntry(byte[] payload, byte[] encodedKey, byte[] encodedValue)
+    {
+        var entries = 0;
+        return RewriteMap(payload, (key, reader, writer) =>
+        {
+            writer.WriteTextString(key);
+            writer.WriteEncodedValue(reader.ReadEncodedValue().Span);
+            if (++entries == 1)
+            {
+                writer.WriteEncodedValue(encodedKey);
+                writer.WriteEncodedValue(encodedValue);
+            }
+        });
+    }
 
     private static byte[] ReplaceCertificate(byte[] payload, byte[] der) => RewriteMap(payload, (key, reader, writer) =>
     {

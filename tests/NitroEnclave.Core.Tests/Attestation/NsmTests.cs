@@ -101,6 +101,32 @@ public sealed class NsmCodecTests
         Assert.Equal(AttestationErrors.NsmMessageMalformed, Assert.Throws<NitroEnclaveException>(() => NsmCodec.DecodeRequest(encoded)).ErrorId);
         Assert.Equal(AttestationErrors.NsmMessageMalformed, Assert.Throws<NitroEnclaveException>(() => NsmCodec.DecodeResponse(encoded)).ErrorId);
     }
+
+    [Fact]
+    public void Invalid_UTF8_in_a_response_is_a_typed_error_not_a_replacement_character()
+    {
+        var description = NsmCodec.EncodeResponse(new NsmDescribeNsmResponse(new NsmDescription(1, 2, 3, "i-abc-enc1", 32, [], "SHA384")));
+        var error = NsmCodec.EncodeResponse(new NsmErrorResponse(NsmErrorCodes.ReadOnlyIndex));
+
+        foreach (var (encoded, text) in new[] { (description, "i-abc-enc1"u8.ToArray()), (error, "ReadOnlyIndex"u8.ToArray()) })
+        {
+            Assert.NotNull(NsmCodec.DecodeResponse(encoded));
+            var damaged = (byte[])encoded.Clone();
+            damaged[encoded.AsSpan().IndexOf(text)] = 0xFF;
+
+            Assert.Equal(AttestationErrors.NsmMessageMalformed, Assert.Throws<NitroEnclaveException>(() => NsmCodec.DecodeResponse(damaged)).ErrorId);
+        }
+    }
+
+    [Fact]
+    public void A_field_repeated_in_a_longer_encoding_is_a_typed_error()
+    {
+        byte[] once = [0xA1, 0x6B, .. "Attestation"u8, 0xA1, 0x65, .. "nonce"u8, 0x41, 0x01];
+        byte[] twice = [0xA1, 0x6B, .. "Attestation"u8, 0xA2, 0x65, .. "nonce"u8, 0x41, 0x01, 0x78, 0x05, .. "nonce"u8, 0x41, 0x02];
+
+        Assert.Equal([1], ((NsmAttestationRequest)NsmCodec.DecodeRequest(once)).Nonce);
+        Assert.Equal(AttestationErrors.NsmMessageMalformed, Assert.Throws<NitroEnclaveException>(() => NsmCodec.DecodeRequest(twice)).ErrorId);
+    }
 }
 
 public sealed class NsmDeviceTests

@@ -279,25 +279,58 @@ public sealed class EnclaveImageReaderTests
         Assert.ThrowsAny<OperationCanceledException>(() => EnclaveImageReader.Read(new MemoryStream(TestEifBuilder.Typical().Build()), null, cancelled.Token));
     }
 
-    /// <summary>The signature section as nitro-cli writes it: byte fields as CBOR arrays of integers.</summary>
-    internal static byte[] SignatureSection(X509Certificate2 certificate, ECDsa key, byte[] pcr0)
+    public static TheoryData<string, Action<CborWriter>?, Action<CborWriter>?> AmbiguousSignatureEntries() => new()
     {
-        var payload = new CborWriter();
-        payload.WriteStartMap(2);
+        { "the signature field twice", w => { w.WriteTextString("signature"); WriteIntegerArray(w, [0x84]); }, null },
+        { "a key with invalid UTF-8", w => { w.WriteEncodedValue([0x62, 0xC3, 0x28]); w.WriteInt32(0); }, null },
+        { "register_value twice in the signed payload", null, w => { w.WriteTextString("register_value"); WriteIntegerArray(w, new byte[48]); } },
+        { "register_index twice, once in a longer encoding", null, w => { w.WriteEncodedValue([0x78, 0x0E, .. "register_index"u8]); w.WriteInt32(1); } },
+    };
+
+    /// <summary>
+    /// An entry or a signed payload with a field twice, or text that is not UTF-8, has no single reading: it is refused
+    /// rather than read the way the last field or a replacement character happens to make it.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(AmbiguousSignatureEntries))]
+    public void An_ambiguous_signature_section_is_InvalidSignatureSection(string why, Action<CborWriter>? extraEntryField, Action<CborWriter>? extraPayloadField)
+    {
+        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP384);
+        using var certificate = new CertificateRequest("CN=Enclave Signer", key, HashAlgorithmName.SHA384)
+            .CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddYears(1));
+        var builder = TestEifBuilder.Typical();
+        var pcr0 = Convert.FromHexString(builder.ExpectedPcr0());
+        builder.Section(4, SignatureSection(certificate, key, pcr0, extraEntryField, extraPayloadField));
+
+        var error = ReadFails(builder.Build());
+
+        Assert.True(error.ErrorId == EifErrors.InvalidSignatureSection, why);
+    }
+
+    /// <summary>
+    /// The signature section as nitro-cli writes it: byte fields as CBOR arrays of integers. A test may add one field to
+    /// the entry or to the signed payload.
+    /// </summary>
+    internal static byte[] SignatureSection(X509Certificate2 certificate, ECDsa key, byte[] pcr0, Action<CborWriter>? extraEntryField = null, Action<CborWriter>? extraPayloadField = null)
+    {
+        var payload = new CborWriter(CborConformanceMode.Lax);
+        payload.WriteStartMap(extraPayloadField is null ? 2 : 3);
         payload.WriteTextString("register_index");
         payload.WriteInt32(0);
         payload.WriteTextString("register_value");
         WriteIntegerArray(payload, pcr0);
+        extraPayloadField?.Invoke(payload);
         payload.WriteEndMap();
         var cose = CoseSign1.Sign(payload.Encode(), key);
 
-        var writer = new CborWriter();
+        var writer = new CborWriter(CborConformanceMode.Lax);
         writer.WriteStartArray(1);
-        writer.WriteStartMap(2);
+        writer.WriteStartMap(extraEntryField is null ? 2 : 3);
         writer.WriteTextString("signing_certificate");
         WriteIntegerArray(writer, Encoding.ASCII.GetBytes(certificate.ExportCertificatePem()));
         writer.WriteTextString("signature");
         WriteIntegerArray(writer, cose);
+        extraEntryField?.Invoke(writer);
         writer.WriteEndMap();
         writer.WriteEndArray();
         return writer.Encode();

@@ -97,15 +97,6 @@ public sealed class ProtocolCodecTests
 
     public static TheoryData<string, byte[]> MalformedRequests()
     {
-        static byte[] Map(Action<CborWriter> body)
-        {
-            var w = new CborWriter(CborConformanceMode.Lax);
-            w.WriteStartMap(null);
-            body(w);
-            w.WriteEndMap();
-            return w.Encode();
-        }
-
         return new TheoryData<string, byte[]>
         {
             { "not cbor", [0xFF, 0xFF] },
@@ -123,8 +114,76 @@ public sealed class ProtocolCodecTests
             { "attest with public_key spelled as the document does", Map(w => { w.WriteTextString("v"); w.WriteInt32(1); w.WriteTextString("op"); w.WriteTextString("Attest"); w.WriteTextString("public_key"); w.WriteByteString(new byte[294]); }) },
             { "describe with an unknown field", Map(w => { w.WriteTextString("v"); w.WriteInt32(1); w.WriteTextString("op"); w.WriteTextString("Describe"); w.WriteTextString("x"); w.WriteInt32(1); }) },
             { "deep nesting", Map(w => { w.WriteTextString("x"); for (var i = 0; i < 20; i++) { w.WriteStartArray(1); } w.WriteInt32(0); for (var i = 0; i < 20; i++) { w.WriteEndArray(); } }) },
+            { "a key repeated in a longer encoding", Map(w => { w.WriteTextString("v"); w.WriteInt32(1); w.WriteTextString("op"); w.WriteTextString("Describe"); w.WriteEncodedValue([0x78, 0x01, (byte)'v']); w.WriteInt32(1); }) },
+            { "a key repeated in the aws map", Detect(Text("eu-west-1"), Text("person"), aws => { aws.WriteTextString("region"); aws.WriteTextString("us-east-1"); }) },
+            { "invalid UTF-8 in the region", Detect(InvalidUtf8, Text("person")) },
+            { "invalid UTF-8 in a class label", Detect(Text("eu-west-1"), InvalidUtf8) },
+            { "invalid UTF-8 in a key", Map(w => { w.WriteTextString("v"); w.WriteInt32(1); w.WriteTextString("op"); w.WriteTextString("Describe"); w.WriteEncodedValue(InvalidUtf8); w.WriteInt32(1); }) },
+            { "an indefinite-length text string", Detect(IndefiniteText("eu-", "west-1"), Text("person")) },
+            { "an indefinite-length byte string", Map(w => { w.WriteTextString("v"); w.WriteInt32(1); w.WriteTextString("op"); w.WriteTextString("Attest"); w.WriteTextString("nonce"); w.WriteEncodedValue([0x5F, 0x41, 0x01, 0x41, 0x02, 0xFF]); }) },
+            { "an indefinite-length key", Map(w => { w.WriteEncodedValue(IndefiniteText("v")); w.WriteInt32(1); w.WriteTextString("op"); w.WriteTextString("Describe"); }) },
         };
     }
+
+    /// <summary>"\xC3(": a lead byte followed by a byte that cannot continue it. A lax reader turns it into U+FFFD.</summary>
+    private static readonly byte[] InvalidUtf8 = [0x62, 0xC3, 0x28];
+
+    private static byte[] Map(Action<CborWriter> body)
+    {
+        var w = new CborWriter(CborConformanceMode.Lax);
+        w.WriteStartMap(null);
+        body(w);
+        w.WriteEndMap();
+        return w.Encode();
+    }
+
+    private static byte[] Text(string text)
+    {
+        var w = new CborWriter();
+        w.WriteTextString(text);
+        return w.Encode();
+    }
+
+    private static byte[] IndefiniteText(params string[] chunks)
+    {
+        var w = new CborWriter(CborConformanceMode.Lax);
+        w.WriteStartIndefiniteLengthTextString();
+        foreach (var chunk in chunks)
+        {
+            w.WriteTextString(chunk);
+        }
+
+        w.WriteEndIndefiniteLengthTextString();
+        return w.Encode();
+    }
+
+    /// <summary>A Detect request with its region and its one class label as given (encoded CBOR), the rest well formed.</summary>
+    private static byte[] Detect(byte[] region, byte[] label, Action<CborWriter>? extraAwsField = null) => Map(w =>
+    {
+        w.WriteTextString("v");
+        w.WriteInt32(1);
+        w.WriteTextString("op");
+        w.WriteTextString("Detect");
+        w.WriteTextString("file");
+        w.WriteByteString([1, 2, 3]);
+        w.WriteTextString("aws");
+        w.WriteStartMap(null);
+        w.WriteTextString("accessKeyId");
+        w.WriteTextString("AKIDEXAMPLE");
+        w.WriteTextString("secretAccessKey");
+        w.WriteTextString("secret");
+        w.WriteTextString("region");
+        w.WriteEncodedValue(region);
+        extraAwsField?.Invoke(w);
+        w.WriteEndMap();
+        w.WriteTextString("options");
+        w.WriteStartMap(1);
+        w.WriteTextString("classes");
+        w.WriteStartArray(1);
+        w.WriteEncodedValue(label);
+        w.WriteEndArray();
+        w.WriteEndMap();
+    });
 
     [Theory]
     [MemberData(nameof(MalformedRequests))]
@@ -133,6 +192,84 @@ public sealed class ProtocolCodecTests
         var error = Assert.Throws<EnclaveProtocolException>(() => ProtocolCodec.DecodeRequest(payload));
         Assert.True(error.Code == ProtocolErrorCodes.BadRequest, why);
         Assert.DoesNotContain("\u0007", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void The_requests_the_malformed_cases_are_made_from_are_valid()
+    {
+        var detect = (DetectRequest)ProtocolCodec.DecodeRequest(Detect(Text("eu-west-1"), Text("person")));
+
+        Assert.Equal("eu-west-1", detect.Credentials.Region);
+        Assert.Equal(["person"], detect.Options.Classes);
+    }
+
+    [Fact]
+    public void Maps_and_arrays_may_have_indefinite_length()
+    {
+        var w = new CborWriter(CborConformanceMode.Lax);
+        w.WriteStartMap(null);
+        w.WriteTextString("v");
+        w.WriteInt32(1);
+        w.WriteTextString("op");
+        w.WriteTextString("Detect");
+        w.WriteTextString("file");
+        w.WriteByteString([1]);
+        w.WriteTextString("aws");
+        w.WriteStartMap(null);
+        w.WriteTextString("accessKeyId");
+        w.WriteTextString("AKIDEXAMPLE");
+        w.WriteTextString("secretAccessKey");
+        w.WriteTextString("secret");
+        w.WriteTextString("region");
+        w.WriteTextString("eu-west-1");
+        w.WriteEndMap();
+        w.WriteTextString("options");
+        w.WriteStartMap(null);
+        w.WriteTextString("classes");
+        w.WriteStartArray(null);
+        w.WriteTextString("person");
+        w.WriteTextString("airplane");
+        w.WriteEndArray();
+        w.WriteEndMap();
+        w.WriteEndMap();
+
+        var detect = (DetectRequest)ProtocolCodec.DecodeRequest(w.Encode());
+
+        Assert.Equal(["person", "airplane"], detect.Options.Classes);
+    }
+
+    [Theory]
+    [InlineData(new byte[] { 0x7F, 0x61, (byte)'v', 0xFF }, "indefinite-length")]
+    [InlineData(new byte[] { 0x62, 0xC3, 0x28 }, "UTF-8")]
+    public void The_error_says_what_is_wrong_with_the_encoding(byte[] key, string expected)
+    {
+        var error = Assert.Throws<EnclaveProtocolException>(() => ProtocolCodec.DecodeRequest(Map(w => { w.WriteEncodedValue(key); w.WriteInt32(1); })));
+
+        Assert.Equal(ProtocolErrorCodes.BadRequest, error.Code);
+        Assert.Contains(expected, error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_response_with_invalid_UTF8_is_BadRequest_on_the_client_too()
+    {
+        var encoded = ProtocolCodec.EncodeAttestResponse([1]);
+        var w = new CborWriter(CborConformanceMode.Lax);
+        w.WriteStartMap(null);
+        w.WriteTextString("v");
+        w.WriteInt32(1);
+        w.WriteTextString("ok");
+        w.WriteBoolean(false);
+        w.WriteTextString("error");
+        w.WriteStartMap(2);
+        w.WriteTextString("code");
+        w.WriteEncodedValue(InvalidUtf8);
+        w.WriteTextString("message");
+        w.WriteTextString("no");
+        w.WriteEndMap();
+        w.WriteEndMap();
+
+        Assert.Equal([1], ProtocolCodec.DecodeAttestResponse(encoded));
+        Assert.Equal(ProtocolErrorCodes.BadRequest, Assert.Throws<EnclaveProtocolException>(() => ProtocolCodec.DecodeAttestResponse(w.Encode())).Code);
     }
 
     [Fact]
