@@ -6,7 +6,8 @@ Builds, tests and packages the NitroEnclave module.
 .DESCRIPTION
 Build   dotnet build -c Release: lays out the module at out/NitroEnclave.
 Test    Build, then the xunit suites (dotnet test), then the Pester 5 suites in tests/Pester when Pester is installed.
-Package Build, then out/NitroEnclave.<version>.zip, ready to expand into a folder on $env:PSModulePath.
+Package Build, then out/NitroEnclave.<version>.nupkg: Publish-PSResource -NupkgPath puts it in a repository, from
+        which Install-PSResource -Name NitroEnclave installs it.
 Clean   Removes out/ and every bin/ and obj/ folder.
 
 .EXAMPLE
@@ -54,9 +55,12 @@ function Invoke-Test {
 function Invoke-Package {
     Invoke-Build
     $version = (Import-PowerShellDataFile (Join-Path $moduleDir 'NitroEnclave.psd1')).ModuleVersion
-    $zip = Join-Path $root "out/NitroEnclave.$version.zip"
-    Compress-Archive -Path (Join-Path $moduleDir '*') -DestinationPath $zip -Force
-    Get-Item $zip
+    $nupkg = Join-Path $root "out/NitroEnclave.$version.nupkg"
+    Remove-Item -Force -ErrorAction SilentlyContinue $nupkg
+    # PSResourceGet (shipped with pwsh 7.4) packs the module folder as Publish-PSResource would; the package then goes
+    # to a gallery with Publish-PSResource -NupkgPath.
+    Compress-PSResource -Path $moduleDir -DestinationPath (Join-Path $root 'out')
+    Get-Item $nupkg
 }
 
 function Invoke-Clean {
