@@ -9,7 +9,8 @@ Test    Build, then the xunit suites (dotnet test), then Pester.
 Pester  The Pester suites in tests/Pester against the built module, with the pinned Pester (tools/Pester), in this
         pwsh. The deployment suite (tag Deployment) needs a real deployment and runs only when asked for:
         see tests/Pester/Deployment.Tests.ps1.
-Package Build, then out/NitroEnclave.<version>.zip, ready to expand into a folder on $env:PSModulePath.
+Package Build, then out/NitroEnclave.<version>.nupkg: Publish-PSResource -NupkgPath puts it in a repository, from
+        which Install-PSResource -Name NitroEnclave installs it.
 Clean   Removes out/ and every bin/ and obj/ folder.
 
 .EXAMPLE
@@ -73,9 +74,12 @@ function Invoke-PesterTask {
 function Invoke-PackageTask {
     Invoke-BuildTask
     $version = (Import-PowerShellDataFile (Join-Path $moduleDir 'NitroEnclave.psd1')).ModuleVersion
-    $zip = Join-Path $root "out/NitroEnclave.$version.zip"
-    Compress-Archive -Path (Join-Path $moduleDir '*') -DestinationPath $zip -Force
-    Get-Item $zip
+    $nupkg = Join-Path $root "out/NitroEnclave.$version.nupkg"
+    Remove-Item -Force -ErrorAction SilentlyContinue $nupkg
+    # PSResourceGet (shipped with pwsh 7.4) packs the module folder as Publish-PSResource would; the package then goes
+    # to a gallery with Publish-PSResource -NupkgPath.
+    Compress-PSResource -Path $moduleDir -DestinationPath (Join-Path $root 'out')
+    Get-Item $nupkg
 }
 
 function Invoke-CleanTask {

@@ -1,3 +1,4 @@
+using System.ComponentModel;
 using System.Diagnostics;
 using System.Text.Json;
 
@@ -10,6 +11,8 @@ namespace NitroEnclave.Hosting;
 public sealed partial class ReadyProcess : IDisposable
 {
     public const string StartFailed = "ChildProcessStartFailed";
+
+    private const int EAccess = 13;
 
     private readonly Process _process;
     private bool _disposed;
@@ -32,7 +35,10 @@ public sealed partial class ReadyProcess : IDisposable
 
     public bool HasExited => _disposed || _process.HasExited;
 
-    /// <summary>Starts <paramref name="executable"/> and waits for its ready line; failure reports the process's own words from the log.</summary>
+    /// <summary>
+    /// Starts the module's own <paramref name="executable"/> (made executable first if it is not) and waits for its
+    /// ready line; failure reports the process's own words from the log.
+    /// </summary>
     public static ReadyProcess Start(string executable, IEnumerable<string> arguments, string? logPath, TimeSpan timeout, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(arguments);
@@ -41,6 +47,7 @@ public sealed partial class ReadyProcess : IDisposable
             throw new NitroEnclaveException(StartFailed, ErrorKind.NotFound, $"Cannot find {executable}; build the module first (dotnet build -c Release).");
         }
 
+        EnsureExecutable(executable);
         var start = new ProcessStartInfo(executable);
         foreach (var argument in arguments)
         {
@@ -59,7 +66,18 @@ public sealed partial class ReadyProcess : IDisposable
         start.RedirectStandardInput = true;
         start.UseShellExecute = false;
         var executable = start.FileName;
-        var process = Process.Start(start) ?? throw new NitroEnclaveException(StartFailed, ErrorKind.ResourceUnavailable, $"Cannot start {executable}.");
+        Process process;
+        try
+        {
+            process = Process.Start(start) ?? throw new NitroEnclaveException(StartFailed, ErrorKind.ResourceUnavailable, $"Cannot start {executable}.");
+        }
+        catch (Win32Exception ex)
+        {
+            // The OS's reason (permission denied, exec format error, ...) under one stable id.
+            var kind = ex.NativeErrorCode == EAccess ? ErrorKind.PermissionDenied : ErrorKind.ResourceUnavailable;
+            throw new NitroEnclaveException(StartFailed, kind, $"Cannot start {executable}: {ex.Message}", ex);
+        }
+
         if (logPath is not null)
         {
             var log = new StreamWriter(logPath, append: true) { AutoFlush = true };
@@ -90,6 +108,36 @@ public sealed partial class ReadyProcess : IDisposable
             Kill(process);
             process.Dispose();
             throw;
+        }
+    }
+
+    /// <summary>
+    /// Gives a module binary the execute permission its owner lacks, wherever it may be read: package installers
+    /// (NuGet packages, Install-PSResource, zip tools) drop Unix file modes.
+    /// </summary>
+    internal static void EnsureExecutable(string path)
+    {
+        if (OperatingSystem.IsWindows())
+        {
+            return;
+        }
+
+        var mode = File.GetUnixFileMode(path);
+        if ((mode & UnixFileMode.UserExecute) != 0)
+        {
+            return;
+        }
+
+        // Each read bit (r--r--r--) gains the execute bit two places below it (r-xr-xr-x).
+        var readable = mode & (UnixFileMode.UserRead | UnixFileMode.GroupRead | UnixFileMode.OtherRead);
+        try
+        {
+            File.SetUnixFileMode(path, mode | UnixFileMode.UserExecute | (UnixFileMode)((int)readable >> 2));
+        }
+        catch (Exception ex) when (ex is UnauthorizedAccessException or IOException)
+        {
+            throw new NitroEnclaveException(StartFailed, ErrorKind.PermissionDenied,
+                $"{path} is not executable and cannot be made so ({ex.Message}); run 'chmod +x' on it, or install the module as a user who may.", ex);
         }
     }
 

@@ -246,7 +246,11 @@ public static class LocalKmsProcess
         // The apphost finds the runtime the usual way; without one, the dotnet host runs the dll.
         var apphost = Path.Combine(serverDirectory, ServerAssemblyName + (OperatingSystem.IsWindows() ? ".exe" : string.Empty));
         var start = new ProcessStartInfo(File.Exists(apphost) ? apphost : DotnetHost());
-        if (!File.Exists(apphost))
+        if (File.Exists(apphost))
+        {
+            Hosting.ReadyProcess.EnsureExecutable(apphost);
+        }
+        else
         {
             start.ArgumentList.Add(dll);
         }
