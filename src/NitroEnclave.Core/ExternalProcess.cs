@@ -43,8 +43,11 @@ public static class ExternalProcess
         return null;
     }
 
-    /// <summary>Runs <paramref name="executable"/> to completion; returns null when it cannot be started.</summary>
-    public static ProcessOutput? Run(string executable, IEnumerable<string> arguments, CancellationToken cancellationToken)
+    /// <summary>
+    /// Runs <paramref name="executable"/> to completion; returns null when it cannot be started. Each stderr line also goes
+    /// to <paramref name="onErrorLine"/> as it is printed (on a reader thread), for tools that report progress there.
+    /// </summary>
+    public static ProcessOutput? Run(string executable, IEnumerable<string> arguments, CancellationToken cancellationToken, Action<string>? onErrorLine = null)
     {
         ArgumentNullException.ThrowIfNull(arguments);
         var start = new ProcessStartInfo(executable)
@@ -81,11 +84,31 @@ public static class ExternalProcess
                 // Already exited.
             }
         });
+        var stderr = new System.Text.StringBuilder();
+        process.ErrorDataReceived += (_, e) =>
+        {
+            if (e.Data is null)
+            {
+                return;
+            }
+
+            lock (stderr)
+            {
+                stderr.AppendLine(e.Data);
+            }
+
+            onErrorLine?.Invoke(e.Data);
+        };
+        process.BeginErrorReadLine();
         var stdout = process.StandardOutput.ReadToEndAsync(CancellationToken.None);
-        var stderr = process.StandardError.ReadToEndAsync(CancellationToken.None);
+
+        // Without a timeout, WaitForExit also waits until the last stderr line has been handed over.
         process.WaitForExit();
         cancellationToken.ThrowIfCancellationRequested();
-        return new ProcessOutput(process.ExitCode, stdout.GetAwaiter().GetResult(), stderr.GetAwaiter().GetResult());
+        lock (stderr)
+        {
+            return new ProcessOutput(process.ExitCode, stdout.GetAwaiter().GetResult(), stderr.ToString());
+        }
     }
 
     private static bool IsExecutable(string file) =>

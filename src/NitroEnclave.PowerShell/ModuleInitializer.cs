@@ -27,11 +27,54 @@ public sealed class ModuleInitializer : IModuleAssemblyInitializer, IModuleAssem
         }
     }
 
-    /// <summary>Removing the module stops the session's enclave simulation, as ending the session does.</summary>
-    public void OnRemove(PSModuleInfo psModuleInfo) => StopSimulation();
+    /// <summary>
+    /// Removing the module (Remove-Module, or Import-Module -Force, which removes it first) stops the session's
+    /// enclave simulation and local KMS servers, as ending the session does; it warns first, because the user may
+    /// only have meant to reload the module.
+    /// </summary>
+    public void OnRemove(PSModuleInfo psModuleInfo) => StopSessionChildren(psModuleInfo);
 
     // Kept apart so the Core types it touches load only after OnImport registered the resolver.
-    private static void StopSimulation() => Commands.SimulationRegistry.Stop(System.Management.Automation.Runspaces.Runspace.DefaultRunspace);
+    private static void StopSessionChildren(PSModuleInfo module)
+    {
+        var runspace = System.Management.Automation.Runspaces.Runspace.DefaultRunspace;
+        if (runspace is null)
+        {
+            return;
+        }
+
+        var simulation = Commands.SimulationRegistry.Current(runspace);
+        var servers = Commands.LocalKmsRegistry.StartedBy(runspace);
+        var stopping = new List<string>();
+        if (simulation is { IsRunning: true })
+        {
+            stopping.Add($"the enclave simulation (enclave {simulation.EnclaveEndpoint}, KMS {simulation.KmsEndpoint})");
+        }
+
+        stopping.AddRange(servers.Select(s => $"the local KMS at {s.Endpoint} (process {s.ProcessId})"));
+        if (stopping.Count > 0)
+        {
+            Warn(module, $"Removing the NitroEnclave module stops {string.Join(" and ", stopping)} that this session started; start them again after importing it.");
+        }
+
+        Commands.SimulationRegistry.Stop(runspace);
+        Commands.LocalKmsRegistry.StopAll(runspace.InstanceId);
+    }
+
+    /// <summary>A warning on the host, as Write-Warning would give it: module cleanup has no cmdlet to write through.</summary>
+    private static void Warn(PSModuleInfo module, string message)
+    {
+        var state = module.SessionState;
+        if (state?.PSVariable.GetValue("WarningPreference") is ActionPreference.SilentlyContinue or ActionPreference.Ignore)
+        {
+            return;
+        }
+
+        if (state?.PSVariable.GetValue("Host") is System.Management.Automation.Host.PSHost { UI: { } ui })
+        {
+            ui.WriteWarningLine(message);
+        }
+    }
 
     private static Assembly? ResolveCore(AssemblyLoadContext defaultContext, AssemblyName name) =>
         name.Name is "NitroEnclave.Core" or "NitroEnclave.Trusted" or "NitroEnclave.Detection" ? PrivateContext.LoadFromAssemblyName(name) : null;

@@ -79,3 +79,28 @@ Describe 'Enclave lifecycle' {
         }
     }
 }
+
+Describe 'New-EnclaveImage progress' {
+    BeforeEach {
+        $env:FAKE_NITRO_CLI_STATE = Join-Path $TestDrive ([guid]::NewGuid())
+        $env:FAKE_NITRO_CLI_GATE = Join-Path $TestDrive ([guid]::NewGuid())
+    }
+
+    AfterEach {
+        Remove-Item Env:FAKE_NITRO_CLI_GATE -ErrorAction SilentlyContinue
+    }
+
+    It 'streams nitro-cli''s progress while the build runs, not after it' {
+        # The test double waits for the gate file after its first progress line: the build only completes if that
+        # line reached this pipeline while nitro-cli was still running.
+        $gate = $env:FAKE_NITRO_CLI_GATE
+        $records = New-EnclaveImage -DockerUri 'app:1' -OutputPath (Join-Path $TestDrive 'streamed.eif') -Verbose 4>&1 | ForEach-Object {
+            if ($_ -is [System.Management.Automation.VerboseRecord] -and $_.Message -like 'Start building*') {
+                New-Item -ItemType File -Path $gate | Out-Null
+            }
+            $_
+        }
+        $records.Where({ $_ -is [System.Management.Automation.VerboseRecord] }).Message | Should -Contain 'Enclave Image successfully created.'
+        $records.Where({ $_ -isnot [System.Management.Automation.VerboseRecord] }).PCR0 | Should -Match '^[0-9a-f]{96}$'
+    }
+}

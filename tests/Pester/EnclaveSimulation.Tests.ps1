@@ -59,3 +59,43 @@ Describe 'Invoke-EnclaveDetection' {
         $problems[0].FullyQualifiedErrorId | Should -BeLike 'EnclaveDecryptFailed*'
     }
 }
+
+Describe 'The simulated enclave in the enclave cmdlets' {
+    BeforeAll {
+        $sim = Start-EnclaveSimulation -DataPath (Join-Path $TestDrive 'sim')
+    }
+
+    AfterAll {
+        Stop-EnclaveSimulation -ErrorAction SilentlyContinue
+    }
+
+    It 'Get-Enclave lists the simulated enclave, with its endpoint and PCRs, without nitro-cli' {
+        $enclave = Get-Enclave -Name 'simulation'
+        $enclave.State | Should -Be 'RUNNING'
+        $enclave.IsSimulated | Should -BeTrue
+        $enclave.Endpoint | Should -Be $sim.EnclaveEndpoint
+        $enclave.ProcessID | Should -Be $sim.EnclaveProcessId
+        $enclave.Measurements.PCR0 | Should -Be $sim.Pcrs.PCR0
+        $enclave.EnclaveID | Should -BeLike 'i-simulation-enc*'
+    }
+
+    It 'Stop-Enclave refuses the simulated enclave and names Stop-EnclaveSimulation' {
+        { Get-Enclave -Name 'simulation' | Stop-Enclave -Force -ErrorAction Stop } |
+            Should -Throw -ErrorId 'EnclaveIsSimulated*' -ExpectedMessage '*Stop-EnclaveSimulation*'
+        Get-Process -Id $sim.EnclaveProcessId | Should -Not -BeNullOrEmpty
+    }
+}
+
+Describe 'Reloading the module while a simulation runs' {
+    It 'Import-Module -Force warns that it stops the simulation, then stops it' {
+        $module = Get-TestModulePath
+        $dataPath = Join-Path $TestDrive 'reload'
+        $script = "Import-Module '$module'; `$sim = Start-EnclaveSimulation -DataPath '$dataPath'; " +
+            "Import-Module '$module' -Force; 'enclave process ' + `$sim.EnclaveProcessId"
+        $output = & (Get-TestPwsh) -NoProfile -NonInteractive -Command $script 2>&1 | Out-String
+        $output | Should -Match 'WARNING: Removing the NitroEnclave module stops the enclave simulation'
+        $enclaveProcess = [int]([regex]::Match($output, 'enclave process (\d+)').Groups[1].Value)
+        $enclaveProcess | Should -BeGreaterThan 0
+        Get-Process -Id $enclaveProcess -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
+    }
+}

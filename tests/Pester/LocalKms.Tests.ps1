@@ -67,3 +67,36 @@ Describe 'Start-LocalKms and Stop-LocalKms' {
         }
     }
 }
+
+Describe 'Local KMS servers belong to the session that started them' {
+    It 'Stop-LocalKms without arguments stops the servers this session started' {
+        $first = Start-LocalKms -DataPath (Join-Path $TestDrive 'first')
+        $second = Start-LocalKms -DataPath (Join-Path $TestDrive 'second')
+        Stop-LocalKms
+        Get-Process -Id $first.ProcessId, $second.ProcessId -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
+        { Stop-LocalKms -ErrorAction Stop } | Should -Throw -ErrorId 'LocalKmsNotRunning*'
+    }
+
+    It 'Stop-LocalKms without arguments leaves a server another session started' {
+        $other = [powershell]::Create()
+        try {
+            $kms = $other.AddCommand('Import-Module').AddArgument((Get-TestModulePath)).AddStatement().
+                AddCommand('Start-LocalKms').AddParameter('DataPath', (Join-Path $TestDrive 'other')).Invoke()[0]
+            { Stop-LocalKms -ErrorAction Stop } | Should -Throw -ErrorId 'LocalKmsNotRunning*'
+            Get-Process -Id $kms.ProcessId | Should -Not -BeNullOrEmpty
+        }
+        finally {
+            $other.Dispose()
+        }
+    }
+
+    It 'a session that closes stops the servers it started' {
+        $session = [powershell]::Create()
+        $kms = $session.AddCommand('Import-Module').AddArgument((Get-TestModulePath)).AddStatement().
+            AddCommand('Start-LocalKms').AddParameter('DataPath', (Join-Path $TestDrive 'closing')).Invoke()[0]
+        Get-Process -Id $kms.ProcessId | Should -Not -BeNullOrEmpty
+        $session.Runspace.Close()
+        $session.Dispose()
+        Get-Process -Id $kms.ProcessId -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
+    }
+}

@@ -11,4 +11,5 @@ public static class EnclaveErrors
     public const string CpuCountInvalid = "EnclaveCpuCountInvalid";
     public const string CidInvalid = "EnclaveCidInvalid";
     public const string SigningIncomplete = "EnclaveSigningIncomplete";
+    public const string SimulatedEnclave = "EnclaveIsSimulated";
 }

@@ -8,8 +8,9 @@ namespace NitroEnclave.Enclave;
 /// </summary>
 public sealed class EnclaveInfo
 {
-    internal EnclaveInfo(string? enclaveName, string enclaveId, int? processId, ulong enclaveCid, int numberOfCpus, IReadOnlyList<int> cpuIds, long memoryMiB, string? state, string? flags, EnclaveMeasurements? measurements)
+    internal EnclaveInfo(string? enclaveName, string enclaveId, int? processId, ulong enclaveCid, int numberOfCpus, IReadOnlyList<int> cpuIds, long memoryMiB, string? state, string? flags, EnclaveMeasurements? measurements, string? endpoint = null)
     {
+        Endpoint = endpoint;
         EnclaveName = enclaveName;
         EnclaveID = enclaveId;
         ProcessID = processId;
@@ -47,6 +48,15 @@ public sealed class EnclaveInfo
 
     /// <summary>The running image's PCRs, when describe-enclaves reports them.</summary>
     public EnclaveMeasurements? Measurements { get; }
+
+    /// <summary>
+    /// Where the enclave server listens, for Invoke-EnclaveDetection -Endpoint: set for the simulated enclave (a
+    /// loopback or Unix socket); null for a real enclave, which is reached at vsock://EnclaveCID:port.
+    /// </summary>
+    public string? Endpoint { get; }
+
+    /// <summary>True for the enclave an Start-EnclaveSimulation runs: a process on this machine, not a Nitro enclave.</summary>
+    public bool IsSimulated => Endpoint is not null;
 }
 
 /// <summary>The result of nitro-cli terminate-enclave for one enclave.</summary>

@@ -17,16 +17,16 @@ public sealed class NitroCli
 
     private NitroCli(string executable) => _executable = executable;
 
-    /// <summary>Lines of progress text nitro-cli printed on stderr during the last successful call.</summary>
-    public IReadOnlyList<string> LastProgress { get; private set; } = [];
-
     /// <summary>Finds nitro-cli on the current PATH.</summary>
     public static NitroCli Locate() =>
         new(ExternalProcess.FindOnPath(ExecutableName)
             ?? throw new NitroEnclaveException(EnclaveErrors.NitroCliNotFound, ErrorKind.NotFound, "nitro-cli was not found on PATH. Install aws-nitro-enclaves-cli on a Nitro Enclaves-enabled EC2 instance."));
 
-    /// <summary>build-enclave: builds an EIF from a Docker image and returns its measurements.</summary>
-    public EnclaveMeasurements BuildEnclave(string dockerUri, string outputPath, string? signingCertificate, string? privateKey, CancellationToken cancellationToken)
+    /// <summary>
+    /// build-enclave: builds an EIF from a Docker image and returns its measurements. The progress nitro-cli prints on
+    /// stderr goes to <paramref name="progress"/> line by line while it builds.
+    /// </summary>
+    public EnclaveMeasurements BuildEnclave(string dockerUri, string outputPath, string? signingCertificate, string? privateKey, CancellationToken cancellationToken, Action<string>? progress = null)
     {
         ArgumentException.ThrowIfNullOrEmpty(dockerUri);
         ArgumentException.ThrowIfNullOrEmpty(outputPath);
@@ -41,7 +41,7 @@ public sealed class NitroCli
             arguments.AddRange(["--signing-certificate", signingCertificate, "--private-key", privateKey!]);
         }
 
-        var output = Run(arguments, cancellationToken);
+        var output = Run(arguments, cancellationToken, progress);
         try
         {
             return NitroCliJson.Parse(output, outputPath).Measurements;
@@ -53,7 +53,7 @@ public sealed class NitroCli
     }
 
     /// <summary>run-enclave: starts an enclave from an EIF, checking the memory against the image first.</summary>
-    public EnclaveInfo RunEnclave(EnclaveRunOptions options, CancellationToken cancellationToken)
+    public EnclaveInfo RunEnclave(EnclaveRunOptions options, CancellationToken cancellationToken, Action<string>? progress = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         var minimum = MinimumMemoryMiB(options.ImagePath);
@@ -94,7 +94,7 @@ public sealed class NitroCli
             arguments.AddRange(["--enclave-name", options.Name]);
         }
 
-        var output = Run(arguments, cancellationToken);
+        var output = Run(arguments, cancellationToken, progress);
         return ParseJson("run-enclave", output, root => ReadEnclave(root));
     }
 
@@ -129,9 +129,9 @@ public sealed class NitroCli
         return AllocatorValidator.MinimumMemoryMiB(file.Length);
     }
 
-    private string Run(List<string> arguments, CancellationToken cancellationToken)
+    private string Run(List<string> arguments, CancellationToken cancellationToken, Action<string>? progress = null)
     {
-        var result = ExternalProcess.Run(_executable, arguments, cancellationToken)
+        var result = ExternalProcess.Run(_executable, arguments, cancellationToken, progress)
             ?? throw new NitroEnclaveException(EnclaveErrors.NitroCliNotFound, ErrorKind.NotFound, $"nitro-cli at '{_executable}' cannot be started.");
         var stderr = result.StandardError.Trim();
         if (result.ExitCode != 0)
@@ -140,7 +140,6 @@ public sealed class NitroCli
             throw new NitroEnclaveException(EnclaveErrors.NitroCliFailed, ErrorKind.InvalidOperation, $"nitro-cli {arguments[0]} failed with exit code {result.ExitCode}: {detail}");
         }
 
-        LastProgress = stderr.Length == 0 ? [] : stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
         return result.StandardOutput;
     }
 

@@ -4,6 +4,7 @@ using Amazon.KeyManagementService.Model;
 using NitroEnclave.Attestation;
 using NitroEnclave.Aws;
 using NitroEnclave.Eif;
+using NitroEnclave.Enclave;
 using NitroEnclave.Hosting;
 using NitroEnclave.Kms;
 
@@ -98,6 +99,47 @@ public sealed class EnclaveSimulation : IDisposable
     public DateTimeOffset StartedAt { get; }
 
     public bool IsRunning => !_kms.HasExited && !_enclave.HasExited;
+
+    /// <summary>The name Get-Enclave lists the simulated enclave under.</summary>
+    public const string EnclaveName = "simulation";
+
+    /// <summary>How every simulated enclave id starts; no real id does (theirs start with the instance id).</summary>
+    public const string EnclaveIdPrefix = "i-simulation-enc";
+
+    /// <summary>
+    /// The simulated enclave as Get-Enclave lists it. The id has the shape of a real one (i-…-enc…) so scripts that
+    /// parse ids keep working; the CID is 0 (no vsock here: Endpoint says where it listens); the CPUs and memory are
+    /// the machine's and the server's resident memory, since nothing is carved out for it.
+    /// </summary>
+    public EnclaveInfo DescribeEnclave()
+    {
+        long residentMiB = 0;
+        try
+        {
+            using var server = System.Diagnostics.Process.GetProcessById(EnclaveProcessId);
+            residentMiB = server.WorkingSet64 / (1024 * 1024);
+        }
+        catch (ArgumentException)
+        {
+            // It exited: State says so.
+        }
+
+        return new EnclaveInfo(
+            EnclaveName,
+            SimulatedEnclaveId(EnclaveProcessId),
+            EnclaveProcessId,
+            0,
+            Environment.ProcessorCount,
+            Enumerable.Range(0, Environment.ProcessorCount).ToList(),
+            residentMiB,
+            IsRunning ? "RUNNING" : "EMPTY",
+            DebugMode ? "DEBUG_MODE" : "NONE",
+            Pcrs,
+            EnclaveEndpoint);
+    }
+
+    /// <summary>The id of the simulated enclave served by process <paramref name="processId"/>.</summary>
+    public static string SimulatedEnclaveId(int processId) => $"{EnclaveIdPrefix}{processId:x16}";
 
     public static EnclaveSimulation Start(EnclaveSimulationOptions options, CancellationToken cancellationToken)
     {

@@ -1,6 +1,8 @@
 using System.Management.Automation;
+using System.Management.Automation.Runspaces;
 using NitroEnclave.Eif;
 using NitroEnclave.Enclave;
+using NitroEnclave.Simulation;
 
 namespace NitroEnclave.PowerShell.Commands;
 
@@ -27,13 +29,49 @@ public abstract class NitroCliCommandBase : NitroEnclaveCmdlet
     }
 
     /// <summary>Runs one nitro-cli call; a failure ends the command (false) or, with <paramref name="perItem"/>, is reported and skipped.</summary>
-    protected bool TryRun<T>(Func<NitroCli, T> call, object? target, out T result, bool perItem = false)
+    protected bool TryRun<T>(Func<NitroCli, T> call, object? target, out T result, bool perItem = false) =>
+        TryRun((cli, _) => call(cli), target, out result, perItem);
+
+    /// <summary>
+    /// As TryRun, for calls that report progress: nitro-cli runs on a worker thread, and each line it prints is written
+    /// here, on the pipeline thread, as verbose text and a progress record the moment it arrives.
+    /// </summary>
+    protected bool TryRun<T>(Func<NitroCli, Action<string>, T> call, object? target, out T result, bool perItem = false, string? activity = null)
     {
         var cli = Cli(target);
         result = default!;
+        using var lines = new System.Collections.Concurrent.BlockingCollection<string>();
+        var work = Task.Run(() =>
+        {
+            try
+            {
+                return call(cli, lines.Add);
+            }
+            finally
+            {
+                lines.CompleteAdding();
+            }
+        });
+        var progress = new ProgressRecord(2, activity ?? "nitro-cli", "Running");
+        foreach (var line in lines.GetConsumingEnumerable())
+        {
+            WriteVerbose(line);
+            if (activity is not null && line.Trim().Length > 0)
+            {
+                progress.StatusDescription = line.Trim();
+                WriteProgress(progress);
+            }
+        }
+
+        if (activity is not null)
+        {
+            progress.RecordType = ProgressRecordType.Completed;
+            WriteProgress(progress);
+        }
+
         try
         {
-            result = call(cli);
+            result = work.GetAwaiter().GetResult();
         }
         catch (OperationCanceledException)
         {
@@ -48,11 +86,6 @@ public abstract class NitroCliCommandBase : NitroEnclaveCmdlet
 
             WriteError(ToErrorRecord(ex, target));
             return false;
-        }
-
-        foreach (var line in cli.LastProgress)
-        {
-            WriteVerbose(line);
         }
 
         return true;
@@ -98,7 +131,7 @@ public sealed class NewEnclaveImageCommand : NitroCliCommandBase
             return;
         }
 
-        if (TryRun(cli => cli.BuildEnclave(DockerUri, output, certificate, key, CancellationToken), output, out var measurements))
+        if (TryRun((cli, progress) => cli.BuildEnclave(DockerUri, output, certificate, key, CancellationToken, progress), output, out var measurements, activity: $"Building {Path.GetFileName(output)}"))
         {
             WriteObject(measurements);
         }
@@ -157,7 +190,7 @@ public sealed class StartEnclaveCommand : NitroCliCommandBase
             return;
         }
 
-        if (TryRun(cli => cli.RunEnclave(options, CancellationToken), image, out var enclave))
+        if (TryRun((cli, progress) => cli.RunEnclave(options, CancellationToken, progress), image, out var enclave, activity: $"Starting {Path.GetFileName(image)}"))
         {
             WriteObject(enclave);
         }
@@ -179,13 +212,26 @@ public sealed class GetEnclaveCommand : NitroCliCommandBase
 
     protected override void EndProcessing()
     {
-        if (!TryRun(cli => cli.DescribeEnclaves(CancellationToken), "describe-enclaves", out var enclaves))
+        var pattern = Name is null ? null : new WildcardPattern(Name, WildcardOptions.IgnoreCase);
+        var listed = new List<EnclaveInfo>();
+        var simulation = SimulationRegistry.Current(Runspace.DefaultRunspace);
+        if (simulation is not null)
         {
-            return;
+            listed.Add(simulation.DescribeEnclave());
         }
 
-        var pattern = Name is null ? null : new WildcardPattern(Name, WildcardOptions.IgnoreCase);
-        foreach (var enclave in enclaves)
+        // Where the simulation runs there is usually no nitro-cli: its enclave is then the only one to list.
+        if (simulation is null || ExternalProcess.FindOnPath(NitroCli.ExecutableName) is not null)
+        {
+            if (!TryRun(cli => cli.DescribeEnclaves(CancellationToken), "describe-enclaves", out var enclaves))
+            {
+                return;
+            }
+
+            listed.AddRange(enclaves);
+        }
+
+        foreach (var enclave in listed)
         {
             if (pattern is null || pattern.IsMatch(enclave.EnclaveName ?? string.Empty))
             {
@@ -231,6 +277,13 @@ public sealed class StopEnclaveCommand : NitroCliCommandBase
 
         foreach (var id in Id)
         {
+            if (id.StartsWith(EnclaveSimulation.EnclaveIdPrefix, StringComparison.Ordinal))
+            {
+                WriteError(ToErrorRecord(new NitroEnclaveException(EnclaveErrors.SimulatedEnclave, ErrorKind.InvalidOperation,
+                    $"Enclave {id} is the simulated enclave of Start-EnclaveSimulation; stop it with Stop-EnclaveSimulation."), id));
+                continue;
+            }
+
             if (ShouldProcessUnlessForced(Force, id, "Terminate enclave") && TryRun(cli => cli.TerminateEnclave(id, CancellationToken), id, out var result, perItem: true))
             {
                 WriteObject(result, enumerateCollection: true);

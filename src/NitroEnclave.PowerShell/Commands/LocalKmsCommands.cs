@@ -1,4 +1,6 @@
+using System.Collections.Concurrent;
 using System.Management.Automation;
+using System.Management.Automation.Runspaces;
 using NitroEnclave.Kms;
 
 namespace NitroEnclave.PowerShell.Commands;
@@ -11,6 +13,74 @@ internal static class LocalKmsLocations
 
     public static string DefaultDataPath() =>
         Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.LocalApplicationData, Environment.SpecialFolderOption.Create), "NitroEnclave", "localkms");
+}
+
+/// <summary>
+/// The local KMS servers each PowerShell session started. Like the simulation's, they stop when the session closes,
+/// the module is removed or the process ends, and Stop-LocalKms without arguments stops them.
+/// </summary>
+internal static class LocalKmsRegistry
+{
+    private static readonly ConcurrentDictionary<Guid, ConcurrentDictionary<int, LocalKmsInstance>> Started = new();
+
+    static LocalKmsRegistry() => AppDomain.CurrentDomain.ProcessExit += (_, _) =>
+    {
+        foreach (var id in Started.Keys)
+        {
+            StopAll(id);
+        }
+    };
+
+    public static void Add(Runspace runspace, LocalKmsInstance instance)
+    {
+        var servers = Started.GetOrAdd(runspace.InstanceId, _ =>
+        {
+            runspace.StateChanged += (_, e) =>
+            {
+                if (e.RunspaceStateInfo.State is RunspaceState.Closing or RunspaceState.Closed or RunspaceState.Broken)
+                {
+                    StopAll(runspace.InstanceId);
+                }
+            };
+            return new ConcurrentDictionary<int, LocalKmsInstance>();
+        });
+        servers[instance.ProcessId] = instance;
+    }
+
+    public static IReadOnlyList<LocalKmsInstance> StartedBy(Runspace runspace) =>
+        Started.TryGetValue(runspace.InstanceId, out var servers) ? [.. servers.Values.OrderBy(s => s.ProcessId)] : [];
+
+    public static void Forget(Runspace runspace, int processId)
+    {
+        if (Started.TryGetValue(runspace.InstanceId, out var servers))
+        {
+            servers.TryRemove(processId, out _);
+        }
+    }
+
+    /// <summary>Stops every server the session started, quietly: the ones already gone count as stopped.</summary>
+    public static void StopAll(Guid runspaceId)
+    {
+        if (!Started.TryGetValue(runspaceId, out var servers))
+        {
+            return;
+        }
+
+        foreach (var processId in servers.Keys)
+        {
+            if (servers.TryRemove(processId, out _))
+            {
+                try
+                {
+                    LocalKmsProcess.Stop(processId);
+                }
+                catch (NitroEnclaveException)
+                {
+                    // Already exited, or the id now belongs to another program, which Stop refuses to touch.
+                }
+            }
+        }
+    }
 }
 
 /// <summary>Starts a local KMS-compatible endpoint on loopback and returns once it serves requests.</summary>
@@ -59,7 +129,7 @@ public sealed class StartLocalKmsCommand : NitroEnclaveCmdlet
 
         try
         {
-            WriteObject(LocalKmsProcess.Start(new LocalKmsStartOptions
+            var instance = LocalKmsProcess.Start(new LocalKmsStartOptions
             {
                 ServerDirectory = LocalKmsLocations.ServerDirectory(this),
                 DataPath = dataPath,
@@ -67,7 +137,9 @@ public sealed class StartLocalKmsCommand : NitroEnclaveCmdlet
                 TrustedRootPaths = roots,
                 Region = Region,
                 AccountId = AccountId,
-            }, CancellationToken));
+            }, CancellationToken);
+            LocalKmsRegistry.Add(Runspace.DefaultRunspace, instance);
+            WriteObject(instance);
         }
         catch (OperationCanceledException)
         {
@@ -80,32 +152,71 @@ public sealed class StartLocalKmsCommand : NitroEnclaveCmdlet
     }
 }
 
-/// <summary>Stops local KMS servers: pipe the objects Start-LocalKms returned, or give process ids.</summary>
+/// <summary>
+/// Stops local KMS servers: pipe the objects Start-LocalKms returned, or give process ids; without either, stops the
+/// servers this session started.
+/// </summary>
 [Cmdlet(VerbsLifecycle.Stop, "LocalKms", SupportsShouldProcess = true)]
 [OutputType(typeof(void))]
 public sealed class StopLocalKmsCommand : NitroEnclaveCmdlet
 {
-    [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true)]
+    private bool _anyGiven;
+
+    [Parameter(Position = 0, ValueFromPipelineByPropertyName = true)]
     [Alias("Id")]
+    [ValidateNotNullOrEmpty]
     public int[] ProcessId { get; set; } = [];
 
     protected override void ProcessRecord()
     {
+        _anyGiven |= ProcessId.Length > 0;
         foreach (var id in ProcessId)
         {
-            if (!ShouldProcess($"local KMS process {id}", "Stop"))
+            Stop(id);
+        }
+    }
+
+    protected override void EndProcessing()
+    {
+        if (_anyGiven)
+        {
+            return;
+        }
+
+        var started = LocalKmsRegistry.StartedBy(Runspace.DefaultRunspace);
+        if (started.Count == 0)
+        {
+            WriteError(ToErrorRecord(new NitroEnclaveException(KmsErrors.LocalKmsNotRunning, ErrorKind.NotFound,
+                "This session started no local KMS that is still registered; give -ProcessId to stop another one."), null));
+            return;
+        }
+
+        foreach (var server in started)
+        {
+            Stop(server.ProcessId);
+        }
+    }
+
+    private void Stop(int id)
+    {
+        if (!ShouldProcess($"local KMS process {id}", "Stop"))
+        {
+            return;
+        }
+
+        try
+        {
+            LocalKmsProcess.Stop(id);
+            LocalKmsRegistry.Forget(Runspace.DefaultRunspace, id);
+        }
+        catch (NitroEnclaveException ex)
+        {
+            if (ex.ErrorId == KmsErrors.LocalKmsNotRunning)
             {
-                continue;
+                LocalKmsRegistry.Forget(Runspace.DefaultRunspace, id);
             }
 
-            try
-            {
-                LocalKmsProcess.Stop(id);
-            }
-            catch (NitroEnclaveException ex)
-            {
-                WriteItemError(ex, id);
-            }
+            WriteItemError(ex, id);
         }
     }
 }
