@@ -237,34 +237,14 @@ public static class LocalKmsProcess
     /// <summary>How to run the server in <paramref name="serverDirectory"/>: its apphost, or the dotnet host with its dll.</summary>
     internal static ProcessStartInfo StartInfo(string serverDirectory, IEnumerable<string> arguments)
     {
-        var dll = Path.Combine(serverDirectory, ServerAssemblyName + ".dll");
-        if (!File.Exists(dll))
+        if (!File.Exists(Path.Combine(serverDirectory, ServerAssemblyName + ".dll")))
         {
-            throw new NitroEnclaveException(KmsErrors.LocalKmsNotFound, ErrorKind.NotFound, $"The local KMS server is not at '{dll}': build the module with 'dotnet build -c Release'.");
+            throw new NitroEnclaveException(KmsErrors.LocalKmsNotFound, ErrorKind.NotFound,
+                $"The local KMS server is not at '{Path.Combine(serverDirectory, ServerAssemblyName + ".dll")}': build the module with 'dotnet build -c Release'.");
         }
 
-        // The apphost finds the runtime the usual way; without one, the dotnet host runs the dll.
-        var apphost = Path.Combine(serverDirectory, ServerAssemblyName + (OperatingSystem.IsWindows() ? ".exe" : string.Empty));
-        var start = new ProcessStartInfo(File.Exists(apphost) ? apphost : DotnetHost());
-        if (File.Exists(apphost))
-        {
-            Hosting.ReadyProcess.EnsureExecutable(apphost);
-        }
-        else
-        {
-            start.ArgumentList.Add(dll);
-        }
-
-        foreach (var argument in arguments)
-        {
-            start.ArgumentList.Add(argument);
-        }
-
-        return start;
+        return Hosting.ManagedProgram.StartInfo(serverDirectory, ServerAssemblyName, arguments);
     }
-
-    private static string DotnetHost() =>
-        Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } host && File.Exists(host) ? host : "dotnet";
 
     private static bool IsLocalKmsServer(Process process)
     {

@@ -144,6 +144,7 @@ public sealed class EnclaveSimulation : IDisposable
     public static EnclaveSimulation Start(EnclaveSimulationOptions options, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(options);
+        ManagedProgram.EnsureSimulationRuns();
         var nsmState = Path.Combine(options.DataPath, "nsm");
         var logs = Directory.CreateDirectory(Path.Combine(options.DataPath, "logs")).FullName;
         var rootCertificate = Path.Combine(nsmState, "root.pem");
@@ -175,7 +176,7 @@ public sealed class EnclaveSimulation : IDisposable
                 arguments.AddRange(["--pcrs-from-eif", options.ImagePath]);
             }
 
-            var enclave = ReadyProcess.Start(Path.Combine(options.ModuleDirectory, "enclavehost", "EnclaveHost"), arguments, enclaveLog, options.StartTimeout, cancellationToken);
+            var enclave = ReadyProcess.Start(ManagedProgram.StartInfo(Path.Combine(options.ModuleDirectory, "enclavehost"), "EnclaveHost", arguments), enclaveLog, options.StartTimeout, cancellationToken);
             try
             {
                 var keyArn = EnsureKey(kms, options, cancellationToken);
