@@ -35,6 +35,7 @@ public sealed class StartLocalKmsCommand : NitroEnclaveCmdlet
 
     [Parameter]
     [ValidateNotNullOrEmpty]
+    [ArgumentCompleter(typeof(AwsRegionCompleter))]
     public string? Region { get; set; }
 
     [Parameter]
