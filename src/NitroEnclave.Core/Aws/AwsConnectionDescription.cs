@@ -65,7 +65,7 @@ public static class AwsConnectionDescription
         }
         catch (NitroEnclaveException ex)
         {
-            return ($"not resolved: {ex.Message}", "not resolved");
+            return ($"not resolved: {ex.Message.TrimEnd('.')}", "not resolved");
         }
     }
 

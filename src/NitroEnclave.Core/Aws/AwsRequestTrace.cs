@@ -28,10 +28,9 @@ public static class AwsRequestTrace
         var operation = request.GetType().Name;
         operation = operation.EndsWith("Request", StringComparison.Ordinal) ? operation[..^"Request".Length] : operation;
         var key = KeyOf(request) is { Length: > 0 } keyId ? $" key {keyId}" : string.Empty;
-        return $"{Service(service)} {operation}{key} at {endpoint?.ToString() ?? "the default endpoint"}";
+        var name = request.GetType().Namespace == typeof(ListAliasesRequest).Namespace ? "KMS" : service;
+        return $"{name} {operation}{key} at {endpoint?.ToString() ?? "the default endpoint"}";
     }
-
-    private static string Service(string name) => name.Contains("KeyManagement", StringComparison.Ordinal) ? "KMS" : name;
 
     private static string? KeyOf(AmazonWebServiceRequest request) => request switch
     {
