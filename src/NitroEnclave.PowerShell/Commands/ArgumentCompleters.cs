@@ -31,7 +31,7 @@ internal static class Completion
     public static object? Variable(string name)
     {
         using var shell = System.Management.Automation.PowerShell.Create(RunspaceMode.CurrentRunspace);
-        shell.AddCommand("Get-Variable").AddParameter("Name", name).AddParameter("ValueOnly").AddParameter("ErrorAction", ActionPreference.Ignore);
+        shell.AddCommand("Microsoft.PowerShell.Utility\\Get-Variable").AddParameter("Name", name).AddParameter("ValueOnly").AddParameter("ErrorAction", ActionPreference.Ignore);
         return shell.Invoke().FirstOrDefault();
     }
 
