@@ -140,4 +140,8 @@ internal sealed record AwsParameterValues(
     string? SecretKey,
     string? SessionToken,
     PSObject? Credential,
-    string? EndpointUrl);
+    string? EndpointUrl)
+{
+    /// <summary>Not the record's generated text, which would print the secret key.</summary>
+    public override string ToString() => $"AWS parameters (access key {AccessKey ?? "none"}, profile {ProfileName ?? "none"}, region {Region ?? "none"})";
+}

@@ -98,7 +98,11 @@ public sealed class InvokeEnclaveDetectionCommand : AwsCmdlet
             ThrowTerminatingError(ToErrorRecord(ex, "AWS credentials"));
         }
 
-        WriteVerbose($"AWS region: {_credentials!.Region} ({AwsConnectionDescription.RegionSource(settings, _credentials.Region)}), sent to the enclave server for its KMS call.");
+        if (VerboseRequested)
+        {
+            WriteVerbose($"AWS region: {_credentials!.Region} ({AwsConnectionDescription.RegionSource(settings, _credentials.Region)}), sent to the enclave server for its KMS call.");
+        }
+
         _throttle = new SemaphoreSlim(ThrottleLimit);
         _options = new DetectionRequestOptions { MinScore = MinScore, MaxResults = MaxResults, Classes = Class ?? [] };
         WriteVerbose($"Sending files to the enclave server at {endpoint}, {ThrottleLimit} at a time.");
