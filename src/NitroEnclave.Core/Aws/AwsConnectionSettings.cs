@@ -23,6 +23,9 @@ public sealed class AwsConnectionSettings
 
     public string? Region { get; init; }
 
+    /// <summary>Where <see cref="Region"/> came from (-Region or $StoredAWSRegion), for messages.</summary>
+    public string? RegionSource { get; init; }
+
     /// <summary>A service URL that replaces the regional endpoint (a local KMS, a VPC endpoint).</summary>
     public string? EndpointUrl { get; init; }
 
@@ -94,6 +97,7 @@ public static class AwsSettingsResolver
             ProfileName = profile,
             ProfileLocation = profile is null ? null : Blank(profileLocation),
             Region = chosenRegion,
+            RegionSource = Blank(region) is not null ? "-Region" : chosenRegion is null ? null : "$StoredAWSRegion",
             EndpointUrl = Blank(endpointUrl),
             CredentialSource = source,
         };

@@ -14,8 +14,7 @@ public static class EnclaveLocator
     /// </summary>
     public static EnclaveEndpoint Locate(IReadOnlyList<EnclaveInfo> enclaves, string? name, int port)
     {
-        ArgumentNullException.ThrowIfNull(enclaves);
-        var running = enclaves.Where(e => string.Equals(e.State, "RUNNING", StringComparison.OrdinalIgnoreCase)).ToList();
+        var running = Running(enclaves);
         var matches = name is null ? running : running.Where(e => string.Equals(e.EnclaveName, name, StringComparison.Ordinal)).ToList();
         return matches.Count switch
         {
@@ -24,6 +23,13 @@ public static class EnclaveLocator
             0 => throw new NitroEnclaveException(NotFound, ErrorKind.NotFound, "No enclave is running (nitro-cli describe-enclaves lists none). Start one with Start-Enclave, or give -Endpoint or -Cid."),
             _ => throw new NitroEnclaveException(Ambiguous, ErrorKind.InvalidArgument, $"{matches.Count} enclaves are running ({Describe(matches)}); choose one with -EnclaveName or -Cid."),
         };
+    }
+
+    /// <summary>The enclaves in the RUNNING state.</summary>
+    public static IReadOnlyList<EnclaveInfo> Running(IReadOnlyList<EnclaveInfo> enclaves)
+    {
+        ArgumentNullException.ThrowIfNull(enclaves);
+        return enclaves.Where(e => string.Equals(e.State, "RUNNING", StringComparison.OrdinalIgnoreCase)).ToList();
     }
 
     private static string Describe(IEnumerable<EnclaveInfo> enclaves)

@@ -26,8 +26,20 @@ public sealed class KmsDataKeyProvider : IDataKeyProvider, IDisposable
         _ownsClient = ownsClient;
     }
 
-    /// <summary>A provider with its own KMS client, built from plain settings (the cmdlets cannot hold AWS SDK types).</summary>
-    public static KmsDataKeyProvider Create(AwsConnectionSettings settings) => new(AwsClientFactory.CreateKmsClient(settings), ownsClient: true);
+    /// <summary>
+    /// A provider with its own KMS client, built from plain settings (the cmdlets cannot hold AWS SDK types);
+    /// <paramref name="trace"/> hears of each request (<see cref="AwsRequestTrace"/>).
+    /// </summary>
+    public static KmsDataKeyProvider Create(AwsConnectionSettings settings, Action<string>? trace = null)
+    {
+        var client = AwsClientFactory.CreateKmsClient(settings);
+        if (trace is not null)
+        {
+            AwsRequestTrace.Attach(client, trace);
+        }
+
+        return new(client, ownsClient: true);
+    }
 
     public async Task<GeneratedDataKey> GenerateDataKeyAsync(string keyId, int keyLength, IReadOnlyDictionary<string, string> encryptionContext, CancellationToken cancellationToken)
     {

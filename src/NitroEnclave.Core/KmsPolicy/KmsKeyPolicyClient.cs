@@ -59,7 +59,16 @@ public sealed class KmsKeyPolicyClient : IDisposable
 
     private readonly AmazonKeyManagementServiceClient _client;
 
-    public KmsKeyPolicyClient(AwsConnectionSettings settings) => _client = AwsClientFactory.CreateKmsClient(settings);
+    /// <param name="settings">How to reach KMS.</param>
+    /// <param name="trace">Hears of each request (<see cref="AwsRequestTrace"/>).</param>
+    public KmsKeyPolicyClient(AwsConnectionSettings settings, Action<string>? trace = null)
+    {
+        _client = AwsClientFactory.CreateKmsClient(settings);
+        if (trace is not null)
+        {
+            AwsRequestTrace.Attach(_client, trace);
+        }
+    }
 
     /// <summary>The policy of the key named by id, ARN, alias name or alias ARN.</summary>
     public async Task<KmsEnclavePolicy> GetAsync(string keyId, CancellationToken cancellationToken = default)

@@ -32,6 +32,12 @@ public sealed class EnclaveClient : IDisposable
 
     public int MaxFrameSize { get; }
 
+    /// <summary>
+    /// Hears of each request and answer: the operation, the server and the size in bytes, never the content (a Detect
+    /// request carries AWS credentials). Called on whichever thread runs the call.
+    /// </summary>
+    public Action<string>? Trace { get; init; }
+
     /// <summary>Connections this client has opened so far.</summary>
     public int ConnectionsOpened => Volatile.Read(ref _connectionsOpened);
 
@@ -82,18 +88,21 @@ public sealed class EnclaveClient : IDisposable
             throw new EnclaveProtocolException(ProtocolErrorCodes.PayloadTooLarge, $"The request is {payload.Length} bytes; the frame limit is {MaxFrameSize} bytes.");
         }
 
+        Trace?.Invoke($"{request.Operation} request to {Endpoint}: {payload.Length:N0} bytes");
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         deadline.CancelAfter(Timeout);
         try
         {
-            if (TakeIdle() is { } reused && await TryExchangeOnReusedAsync(reused, payload, deadline.Token).ConfigureAwait(false) is { } answer)
+            var answer = TakeIdle() is { } reused ? await TryExchangeOnReusedAsync(reused, payload, deadline.Token).ConfigureAwait(false) : null;
+            if (answer is null)
             {
-                return answer;
+                var stream = await Endpoint.ConnectAsync(deadline.Token).ConfigureAwait(false);
+                Interlocked.Increment(ref _connectionsOpened);
+                answer = await ExchangeOnFreshAsync(stream, payload, deadline.Token).ConfigureAwait(false);
             }
 
-            var stream = await Endpoint.ConnectAsync(deadline.Token).ConfigureAwait(false);
-            Interlocked.Increment(ref _connectionsOpened);
-            return await ExchangeOnFreshAsync(stream, payload, deadline.Token).ConfigureAwait(false);
+            Trace?.Invoke($"{request.Operation} answer from {Endpoint}: {answer.Length:N0} bytes");
+            return answer;
         }
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
         {

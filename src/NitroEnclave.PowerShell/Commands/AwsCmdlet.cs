@@ -17,11 +17,13 @@ public abstract class AwsCmdlet : NitroEnclaveCmdlet
 
     [Parameter]
     [ValidateNotNullOrEmpty]
+    [ArgumentCompleter(typeof(AwsRegionCompleter))]
     public string? Region { get; set; }
 
     [Parameter]
     [Alias("StoredCredentials")]
     [ValidateNotNullOrEmpty]
+    [ArgumentCompleter(typeof(AwsProfileNameCompleter))]
     public string? ProfileName { get; set; }
 
     [Parameter]
@@ -49,37 +51,64 @@ public abstract class AwsCmdlet : NitroEnclaveCmdlet
     [ValidateNotNullOrEmpty]
     public string? EndpointUrl { get; set; }
 
-    /// <summary>Resolves the AWS parameters and shell defaults; a bad combination stops the cmdlet.</summary>
-    protected AwsConnectionSettings ResolveAwsSettings()
+    /// <summary>
+    /// Resolves the AWS parameters and shell defaults; a bad combination stops the cmdlet. -Verbose says where the
+    /// credentials come from and, for a cmdlet that calls KMS itself (<paramref name="callsKms"/>), the region and endpoint.
+    /// </summary>
+    protected AwsConnectionSettings ResolveAwsSettings(bool callsKms = true)
     {
+        AwsConnectionSettings settings;
         try
         {
-            // -SessionToken alone is a mistake worth reporting, not a parameter to drop silently.
-            var explicitKeys = AccessKey is null && SecretKey is null && SessionToken is null ? null : new AwsKeys(AccessKey ?? string.Empty, SecretKey ?? string.Empty, SessionToken);
-            // The simulation's session default yields to credentials the user gives on the command line.
-            var credential = Credential is null || IsSimulationDefaultOverridden()
-                ? null
-                : KeysFrom(Credential) ?? throw new NitroEnclaveException("AwsCredentialUnsupported", ErrorKind.InvalidArgument,
-                    "-Credential must be AWS credentials (an object with GetCredentials(), or with AccessKey and SecretKey).");
-            // Kept wrapped: a PSCustomObject's properties live on its PSObject, not on the base object.
-            var stored = SessionState.PSVariable.GetValue(StoredCredentialsVariable);
-            var storedProfile = Unwrap(stored) as string;
-            var storedKeys = Unwrap(stored) is null or string ? null : KeysFrom(PSObject.AsPSObject(stored));
-            var storedRegion = Unwrap(SessionState.PSVariable.GetValue(StoredRegionVariable))?.ToString();
-            return AwsSettingsResolver.Resolve(explicitKeys, credential, ProfileName, ProfileLocation, storedKeys, storedProfile, Region, storedRegion, EndpointUrl);
+            settings = Resolve(
+                new AwsParameterValues(Region, ProfileName, ProfileLocation, AccessKey, SecretKey, SessionToken, Credential, EndpointUrl),
+                SessionState.PSVariable.GetValue);
         }
         catch (NitroEnclaveException exception)
         {
             ThrowTerminatingError(ToErrorRecord(exception, null));
             throw;
         }
+
+        if (VerboseRequested)
+        {
+            WriteVerbose($"AWS credentials: {AwsConnectionDescription.Credentials(settings)}.");
+            if (callsKms)
+            {
+                var (region, endpoint) = AwsConnectionDescription.Kms(settings);
+                WriteVerbose($"AWS region: {region}.");
+                WriteVerbose($"KMS endpoint: {endpoint}.");
+            }
+        }
+
+        return settings;
     }
 
-    private bool IsSimulationDefaultOverridden() =>
-        Credential?.BaseObject is AwsKeyCredential given
+    /// <summary>The precedence of the AWS parameters, session variables (read through <paramref name="variable"/>) and the SDK chain.</summary>
+    internal static AwsConnectionSettings Resolve(AwsParameterValues values, Func<string, object?> variable)
+    {
+        // -SessionToken alone is a mistake worth reporting, not a parameter to drop silently.
+        var explicitKeys = values.AccessKey is null && values.SecretKey is null && values.SessionToken is null
+            ? null
+            : new AwsKeys(values.AccessKey ?? string.Empty, values.SecretKey ?? string.Empty, values.SessionToken);
+        // The simulation's session default yields to credentials the user gives on the command line.
+        var credential = values.Credential is null || IsSimulationDefaultOverridden(values)
+            ? null
+            : KeysFrom(values.Credential) ?? throw new NitroEnclaveException("AwsCredentialUnsupported", ErrorKind.InvalidArgument,
+                "-Credential must be AWS credentials (an object with GetCredentials(), or with AccessKey and SecretKey).");
+        // Kept wrapped: a PSCustomObject's properties live on its PSObject, not on the base object.
+        var stored = variable(StoredCredentialsVariable);
+        var storedProfile = Unwrap(stored) as string;
+        var storedKeys = Unwrap(stored) is null or string ? null : KeysFrom(PSObject.AsPSObject(stored));
+        var storedRegion = Unwrap(variable(StoredRegionVariable))?.ToString();
+        return AwsSettingsResolver.Resolve(explicitKeys, credential, values.ProfileName, values.ProfileLocation, storedKeys, storedProfile, values.Region, storedRegion, values.EndpointUrl);
+    }
+
+    private static bool IsSimulationDefaultOverridden(AwsParameterValues values) =>
+        values.Credential?.BaseObject is AwsKeyCredential given
         && SimulationRegistry.Current(System.Management.Automation.Runspaces.Runspace.DefaultRunspace) is { } simulation
         && ReferenceEquals(given, simulation.Credential)
-        && (AccessKey is not null || ProfileName is not null);
+        && (values.AccessKey is not null || values.ProfileName is not null);
 
     private static object? Unwrap(object? value) => value is PSObject wrapped ? wrapped.BaseObject : value;
 
@@ -100,4 +129,19 @@ public abstract class AwsCmdlet : NitroEnclaveCmdlet
         var token = Read("Token") ?? Read("SessionToken");
         return string.IsNullOrEmpty(accessKey) || string.IsNullOrEmpty(secretKey) ? null : new AwsKeys(accessKey, secretKey, string.IsNullOrEmpty(token) ? null : token);
     }
+}
+
+/// <summary>The AWS parameters as given on a command line (or as session defaults), before precedence is applied.</summary>
+internal sealed record AwsParameterValues(
+    string? Region,
+    string? ProfileName,
+    string? ProfileLocation,
+    string? AccessKey,
+    string? SecretKey,
+    string? SessionToken,
+    PSObject? Credential,
+    string? EndpointUrl)
+{
+    /// <summary>Not the record's generated text, which would print the secret key.</summary>
+    public override string ToString() => $"AWS parameters (access key {AccessKey ?? "none"}, profile {ProfileName ?? "none"}, region {Region ?? "none"})";
 }

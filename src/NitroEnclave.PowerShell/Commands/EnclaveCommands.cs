@@ -208,6 +208,7 @@ public sealed class GetEnclaveCommand : NitroCliCommandBase
     [Parameter(Position = 0)]
     [SupportsWildcards]
     [ValidateNotNullOrEmpty]
+    [ArgumentCompleter(typeof(EnclaveNameCompleter))]
     public string? Name { get; set; }
 
     protected override void EndProcessing()
@@ -254,6 +255,7 @@ public sealed class StopEnclaveCommand : NitroCliCommandBase
     [Parameter(Mandatory = true, Position = 0, ParameterSetName = IdSet, ValueFromPipelineByPropertyName = true)]
     [Alias("EnclaveID")]
     [ValidateNotNullOrEmpty]
+    [ArgumentCompleter(typeof(EnclaveIdCompleter))]
     public string[] Id { get; set; } = [];
 
     [Parameter(Mandatory = true, ParameterSetName = AllSet)]

@@ -45,6 +45,7 @@ public sealed class InvokeEnclaveDetectionCommand : AwsCmdlet
 
     [Parameter]
     [ValidateNotNullOrEmpty]
+    [ArgumentCompleter(typeof(EnclaveNameCompleter))]
     public string? EnclaveName { get; set; }
 
     [Parameter]
@@ -65,9 +66,10 @@ public sealed class InvokeEnclaveDetectionCommand : AwsCmdlet
     [ValidateRange(1, 10_000)]
     public int? MaxResults { get; set; }
 
-    /// <summary>Only these labels, for example airplane, person.</summary>
+    /// <summary>Only these labels, for example airplane, person; a label the model does not have is an error.</summary>
     [Parameter]
     [ValidateNotNullOrEmpty]
+    [ArgumentCompleter(typeof(DetectionClassCompleter))]
     public string[]? Class { get; set; }
 
     /// <summary>Files sent at once.</summary>
@@ -78,20 +80,58 @@ public sealed class InvokeEnclaveDetectionCommand : AwsCmdlet
     protected override void BeginProcessing()
     {
         var endpoint = EnclaveTarget.Resolve(this, Endpoint, Cid, EnclaveName, Port, CancellationToken);
+        // Files go over a few reused connections: a connect per file costs as much as a small image's transfer.
+        _client = new EnclaveClient(endpoint, TimeSpan.FromSeconds(TimeoutSec), reuseConnections: true) { Trace = RequestTrace };
+        if (Class is { Length: > 0 })
+        {
+            ValidateClasses(Class);
+        }
+
+        // The enclave calls KMS itself, through its own route: only the credentials and region go with each file.
+        var settings = ResolveAwsSettings(callsKms: false);
         try
         {
-            _credentials = AwsClientFactory.ResolveCallerCredentials(ResolveAwsSettings());
+            _credentials = AwsClientFactory.ResolveCallerCredentials(settings);
         }
         catch (NitroEnclaveException ex)
         {
             ThrowTerminatingError(ToErrorRecord(ex, "AWS credentials"));
         }
 
-        // Files go over a few reused connections: a connect per file costs as much as a small image's transfer.
-        _client = new EnclaveClient(endpoint, TimeSpan.FromSeconds(TimeoutSec), reuseConnections: true);
+        if (VerboseRequested)
+        {
+            WriteVerbose($"AWS region: {_credentials!.Region} ({AwsConnectionDescription.RegionSource(settings, _credentials.Region)}), sent to the enclave server for its KMS call.");
+        }
+
         _throttle = new SemaphoreSlim(ThrottleLimit);
         _options = new DetectionRequestOptions { MinScore = MinScore, MaxResults = MaxResults, Classes = Class ?? [] };
         WriteVerbose($"Sending files to the enclave server at {endpoint}, {ThrottleLimit} at a time.");
+    }
+
+    /// <summary>A label the server's model lacks would only match nothing: refuse it before any file is sent.</summary>
+    private void ValidateClasses(string[] classes)
+    {
+        ServerDescription description;
+        try
+        {
+            description = EnclaveTarget.Wait(_client!.DescribeAsync(CancellationToken), CancellationToken);
+        }
+        catch (NitroEnclaveException ex)
+        {
+            ThrowTerminatingError(ToErrorRecord(ex, _client!.Endpoint.ToString()));
+            throw;
+        }
+        finally
+        {
+            WriteRequestTrace();
+        }
+
+        // A server without a model refuses Detect itself, with its own error.
+        var unknown = description.Labels.Count == 0 ? [] : DetectionClasses.FindUnknown(classes, description.Labels);
+        if (unknown.Count > 0)
+        {
+            ThrowTerminatingError(ToErrorRecord(DetectionClasses.UnknownError(unknown, description.Labels, description.Model), unknown.Count == 1 ? unknown[0] : unknown));
+        }
     }
 
     protected override void ProcessRecord()
@@ -111,6 +151,7 @@ public sealed class InvokeEnclaveDetectionCommand : AwsCmdlet
     protected override void EndProcessing()
     {
         WriteFinished(wait: true);
+        WriteRequestTrace();
         WriteProgress(new ProgressRecord(1, "Enclave detection", "Done") { RecordType = ProgressRecordType.Completed });
         WriteVerbose($"{_done} files over {_client!.ConnectionsOpened} connections.");
     }
@@ -133,7 +174,9 @@ public sealed class InvokeEnclaveDetectionCommand : AwsCmdlet
             var (file, detection) = _pending.Dequeue();
             try
             {
-                WriteObject(EnclaveTarget.Wait(detection, CancellationToken));
+                var result = EnclaveTarget.Wait(detection, CancellationToken);
+                WriteRequestTrace();
+                WriteObject(result);
             }
             catch (NitroEnclaveException ex)
             {

@@ -215,7 +215,7 @@ public abstract class EnclaveFileCommandBase : AwsCmdlet
     {
         try
         {
-            return _provider ??= KmsDataKeyProvider.Create(_settings!);
+            return _provider ??= KmsDataKeyProvider.Create(_settings!, RequestTrace);
         }
         catch (NitroEnclaveException ex)
         {
@@ -249,6 +249,7 @@ public abstract class EnclaveFileCommandBase : AwsCmdlet
 
             while (!((IAsyncResult)task).AsyncWaitHandle.WaitOne(ProgressInterval))
             {
+                WriteRequestTrace();
                 if (showBytes && !Stopping)
                 {
                     WriteProgress(Bytes(Interlocked.Read(ref done)));
@@ -261,6 +262,7 @@ public abstract class EnclaveFileCommandBase : AwsCmdlet
         {
             // Leave only once the operation has cleaned up after itself (its temporary file), whatever stopped us.
             ((IAsyncResult)task).AsyncWaitHandle.WaitOne();
+            WriteRequestTrace();
             if (showBytes && !Stopping)
             {
                 var completed = Bytes(Interlocked.Read(ref done));
@@ -283,6 +285,7 @@ public sealed class ProtectEnclaveFileCommand : EnclaveFileCommandBase
     /// <summary>The KMS key: key id, key ARN, alias name or alias ARN.</summary>
     [Parameter(Mandatory = true)]
     [ValidateNotNullOrEmpty]
+    [ArgumentCompleter(typeof(KmsAliasCompleter))]
     public string KeyId { get; set; } = string.Empty;
 
     [Parameter]

@@ -71,6 +71,7 @@ public abstract class EnclaveServerCmdlet : NitroEnclaveCmdlet
     /// <summary>The name of a running enclave, as Start-Enclave -Name gave it.</summary>
     [Parameter]
     [ValidateNotNullOrEmpty]
+    [ArgumentCompleter(typeof(EnclaveNameCompleter))]
     public string? EnclaveName { get; set; }
 
     /// <summary>The server's vsock port.</summary>
@@ -85,7 +86,17 @@ public abstract class EnclaveServerCmdlet : NitroEnclaveCmdlet
 
     protected EnclaveEndpoint ResolveEndpoint() => EnclaveTarget.Resolve(this, Endpoint, Cid, EnclaveName, Port, CancellationToken);
 
-    protected EnclaveClient CreateClient(EnclaveEndpoint endpoint) => new(endpoint, TimeSpan.FromSeconds(TimeoutSec));
+    protected EnclaveClient CreateClient(EnclaveEndpoint endpoint) => new(endpoint, TimeSpan.FromSeconds(TimeoutSec)) { Trace = RequestTrace };
 
-    protected T Wait<T>(Task<T> task) => EnclaveTarget.Wait(task, CancellationToken);
+    protected T Wait<T>(Task<T> task)
+    {
+        try
+        {
+            return EnclaveTarget.Wait(task, CancellationToken);
+        }
+        finally
+        {
+            WriteRequestTrace();
+        }
+    }
 }

@@ -14,14 +14,18 @@ public sealed class GetKmsEnclavePolicyCommand : AwsCmdlet
     /// <summary>The key: key id, key ARN, alias name (alias/...) or alias ARN.</summary>
     [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
     [ValidateNotNullOrEmpty]
+    [ArgumentCompleter(typeof(KmsAliasCompleter))]
     public string KeyId { get; set; } = string.Empty;
+
+    private Aws.AwsConnectionSettings? _aws;
+
+    protected override void BeginProcessing() => _aws = ResolveAwsSettings();
 
     protected override void ProcessRecord()
     {
-        var settings = ResolveAwsSettings();
         try
         {
-            using var client = new KmsKeyPolicyClient(settings);
+            using var client = new KmsKeyPolicyClient(_aws!, RequestTrace);
             WriteObject(client.GetAsync(KeyId, CancellationToken).GetAwaiter().GetResult());
         }
         catch (OperationCanceledException)
@@ -31,6 +35,10 @@ public sealed class GetKmsEnclavePolicyCommand : AwsCmdlet
         catch (NitroEnclaveException ex)
         {
             WriteItemError(ex, KeyId);
+        }
+        finally
+        {
+            WriteRequestTrace();
         }
     }
 }
@@ -49,6 +57,7 @@ public sealed class SetKmsEnclavePolicyCommand : AwsCmdlet
     /// <summary>The key: key id, key ARN, alias name (alias/...) or alias ARN.</summary>
     [Parameter(Mandatory = true, Position = 0)]
     [ValidateNotNullOrEmpty]
+    [ArgumentCompleter(typeof(KmsAliasCompleter))]
     public string KeyId { get; set; } = string.Empty;
 
     /// <summary>
@@ -110,8 +119,9 @@ public sealed class SetKmsEnclavePolicyCommand : AwsCmdlet
             var settings = Remove
                 ? null
                 : new EnclavePolicySettings(PinnedMeasurements.Create(Pcr0, Pcr1, Pcr2, Pcr8, ImageSha384), Principal, IncludeGenerateDataKey);
-            using var client = new KmsKeyPolicyClient(_aws!);
+            using var client = new KmsKeyPolicyClient(_aws!, RequestTrace);
             var plan = client.PlanAsync(KeyId, settings, callerArn: null, CancellationToken).GetAwaiter().GetResult();
+            WriteRequestTrace();
             var keyArn = plan.Before.KeyArn;
             if (!plan.Edit.IsChanged)
             {
@@ -161,6 +171,10 @@ public sealed class SetKmsEnclavePolicyCommand : AwsCmdlet
         catch (NitroEnclaveException ex)
         {
             WriteItemError(ex, KeyId);
+        }
+        finally
+        {
+            WriteRequestTrace();
         }
     }
 

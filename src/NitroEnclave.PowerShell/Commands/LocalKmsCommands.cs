@@ -105,6 +105,7 @@ public sealed class StartLocalKmsCommand : NitroEnclaveCmdlet
 
     [Parameter]
     [ValidateNotNullOrEmpty]
+    [ArgumentCompleter(typeof(AwsRegionCompleter))]
     public string? Region { get; set; }
 
     [Parameter]

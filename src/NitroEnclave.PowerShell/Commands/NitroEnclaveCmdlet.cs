@@ -1,14 +1,41 @@
+using System.Collections.Concurrent;
 using System.Management.Automation;
 
 namespace NitroEnclave.PowerShell.Commands;
 
-/// <summary>Common plumbing: cancellation that reaches every blocking call, and errors with stable ids.</summary>
+/// <summary>
+/// Common plumbing: cancellation that reaches every blocking call, errors with stable ids, and -Debug lines for the
+/// requests made.
+/// </summary>
 public abstract class NitroEnclaveCmdlet : PSCmdlet, IDisposable
 {
     private readonly CancellationTokenSource _cancellation = new();
+    private readonly ConcurrentQueue<string> _requests = new();
 
     /// <summary>Cancelled when the user presses Ctrl+C or the pipeline stops.</summary>
     protected CancellationToken CancellationToken => _cancellation.Token;
+
+    /// <summary>
+    /// Takes a line about a request from any thread (SDK and protocol calls run on the thread pool);
+    /// <see cref="WriteRequestTrace"/> writes the lines as debug output on the pipeline thread.
+    /// </summary>
+    protected Action<string> RequestTrace => _requests.Enqueue;
+
+    /// <summary>True when -Verbose or $VerbosePreference asks for verbose output (to skip work that only describes).</summary>
+    protected bool VerboseRequested =>
+        MyInvocation.BoundParameters.TryGetValue("Verbose", out var verbose)
+            ? verbose is SwitchParameter { IsPresent: true } || verbose is true
+            : LanguagePrimitives.TryConvertTo(SessionState.PSVariable.GetValue("VerbosePreference"), out ActionPreference preference)
+              && preference is not (ActionPreference.SilentlyContinue or ActionPreference.Ignore);
+
+    /// <summary>Writes the request lines collected so far; call it on the pipeline thread.</summary>
+    protected void WriteRequestTrace()
+    {
+        while (!Stopping && _requests.TryDequeue(out var line))
+        {
+            WriteDebug(line);
+        }
+    }
 
     protected override void StopProcessing() => _cancellation.Cancel();
 
