@@ -54,6 +54,27 @@ public sealed class KmsErrorTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_key_ARN_of_another_region_account_or_partition_is_NotFoundException_even_for_an_existing_key_id()
+    {
+        var key = await NewKeyAsync();
+        Assert.Equal(key.Arn, (await _kms.DescribeKeyAsync(new DescribeKeyRequest { KeyId = key.Arn })).KeyMetadata.Arn);
+        var blob = (await _kms.EncryptAsync(new EncryptRequest { KeyId = key.KeyId, Plaintext = new MemoryStream([1]) })).CiphertextBlob.ToArray();
+        foreach (var foreign in new[]
+        {
+            $"arn:aws:kms:eu-west-1:111122223333:key/{key.KeyId}",
+            $"arn:aws:kms:us-east-1:444455556666:key/{key.KeyId}",
+            $"arn:aws-cn:kms:us-east-1:111122223333:key/{key.KeyId}",
+            "arn:aws:kms:eu-west-1:111122223333:alias/none",
+        })
+        {
+            var error = await Assert.ThrowsAsync<NotFoundException>(() => _kms.DescribeKeyAsync(new DescribeKeyRequest { KeyId = foreign }));
+            Assert.Equal($"Invalid arn {foreign}", error.Message);
+            await Assert.ThrowsAsync<NotFoundException>(() => _kms.EncryptAsync(new EncryptRequest { KeyId = foreign, Plaintext = new MemoryStream([1]) }));
+            await Assert.ThrowsAsync<NotFoundException>(() => _kms.DecryptAsync(new DecryptRequest { KeyId = foreign, CiphertextBlob = new MemoryStream(blob) }));
+        }
+    }
+
+    [Fact]
     public async Task Tampered_ciphertext_and_wrong_context_are_InvalidCiphertextException()
     {
         var key = await NewKeyAsync();

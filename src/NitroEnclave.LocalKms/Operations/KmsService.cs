@@ -424,7 +424,8 @@ internal sealed partial class KmsService(KeyStore store, IRecipientVerifier reci
         string keyId;
         var arn = KmsArn().Match(identifier);
         var resource = arn.Success ? arn.Groups["resource"].Value : identifier;
-        if (arn.Success && arn.Groups["account"].Value != store.AccountId)
+        // KMS knows only the keys of its own partition, region and account: any other ARN names a key it does not have.
+        if (arn.Success && (arn.Groups["partition"].Value != "aws" || arn.Groups["region"].Value != region || arn.Groups["account"].Value != store.AccountId))
         {
             throw KmsFault.NotFound($"Invalid arn {identifier}");
         }
@@ -609,7 +610,7 @@ internal sealed partial class KmsService(KeyStore store, IRecipientVerifier reci
     /// <summary>Epoch seconds, the JSON protocol's timestamp form.</summary>
     private double Now() => time.GetUtcNow().ToUnixTimeMilliseconds() / 1000.0;
 
-    [GeneratedRegex(@"^arn:aws[a-z-]*:kms:[a-z0-9-]+:(?<account>\d{12}):(?<resource>.+)$")]
+    [GeneratedRegex(@"^arn:(?<partition>aws[a-z-]*):kms:(?<region>[a-z0-9-]+):(?<account>\d{12}):(?<resource>.+)$")]
     private static partial Regex KmsArn();
 
     [GeneratedRegex(@"^alias/[a-zA-Z0-9/_-]+$")]
