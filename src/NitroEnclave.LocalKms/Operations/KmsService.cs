@@ -217,6 +217,7 @@ internal sealed partial class KmsService(KeyStore store, IRecipientVerifier reci
 
     private EncryptResponse Encrypt(EncryptRequest request, Principal caller)
     {
+        RequireContextValues(request.EncryptionContext, "encryptionContext");
         var key = ResolveKey(request.KeyId, "keyId", allowAlias: true);
         var plaintext = request.Plaintext ?? throw KmsFault.Required("plaintext");
         RequireLength(plaintext, 1, MaxPlaintext, "plaintext");
@@ -233,6 +234,7 @@ internal sealed partial class KmsService(KeyStore store, IRecipientVerifier reci
 
     private DecryptResponse Decrypt(DecryptRequest request, Principal caller)
     {
+        RequireContextValues(request.EncryptionContext, "encryptionContext");
         var blob = request.CiphertextBlob ?? throw KmsFault.Required("ciphertextBlob");
         RequireLength(blob, 1, MaxCiphertext, "ciphertextBlob");
         var key = KeyOfCiphertext(blob, request.KeyId, "keyId");
@@ -252,6 +254,8 @@ internal sealed partial class KmsService(KeyStore store, IRecipientVerifier reci
 
     private ReEncryptResponse ReEncrypt(ReEncryptRequest request, Principal caller)
     {
+        RequireContextValues(request.SourceEncryptionContext, "sourceEncryptionContext");
+        RequireContextValues(request.DestinationEncryptionContext, "destinationEncryptionContext");
         var blob = request.CiphertextBlob ?? throw KmsFault.Required("ciphertextBlob");
         RequireLength(blob, 1, MaxCiphertext, "ciphertextBlob");
         var destination = ResolveKey(request.DestinationKeyId, "destinationKeyId", allowAlias: true);
@@ -281,6 +285,7 @@ internal sealed partial class KmsService(KeyStore store, IRecipientVerifier reci
 
     private GenerateDataKeyResponse GenerateDataKey(GenerateDataKeyRequest request, Principal caller, bool withPlaintext)
     {
+        RequireContextValues(request.EncryptionContext, "encryptionContext");
         var key = ResolveKey(request.KeyId, "keyId", allowAlias: true);
         var size = DataKeySize(request);
         var recipient = withPlaintext ? VerifyRecipient(request.Recipient) : null;
@@ -557,6 +562,15 @@ internal sealed partial class KmsService(KeyStore store, IRecipientVerifier reci
         var page = items.Skip(start).Take(limit).ToList();
         var next = start + page.Count < items.Count ? (start + page.Count).ToString(System.Globalization.CultureInfo.InvariantCulture) : null;
         return (page, next);
+    }
+
+    /// <summary>JSON null parses as a map value, but an encryption context maps strings to strings.</summary>
+    private static void RequireContextValues(Dictionary<string, string>? context, string member)
+    {
+        if (context is not null && context.ContainsValue(null!))
+        {
+            throw KmsFault.Constraint(member, null, "Map value must not be null");
+        }
     }
 
     private static void RequireLength(byte[] value, int min, int max, string member)
