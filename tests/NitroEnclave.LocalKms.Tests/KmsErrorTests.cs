@@ -2,6 +2,7 @@ using System.Text;
 using Amazon.KeyManagementService;
 using Amazon.KeyManagementService.Model;
 using Amazon.Runtime;
+using NitroEnclave.LocalKms.Keys;
 using NitroEnclave.Tests;
 
 namespace NitroEnclave.LocalKms.Tests;
@@ -159,11 +160,38 @@ public sealed class KmsErrorTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_policy_with_Not_elements_and_set_operators_is_accepted_and_enforced()
+    {
+        // The admin may do everything but Decrypt (NotAction), and nobody but the admin anything (NotPrincipal);
+        // Encrypt needs a context whose keys are all "purpose" or "team" and that has one of them (ForAllValues, ForAnyValue).
+        var policy = """
+            {"Version":"2012-10-17","Statement":[
+              {"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:user/admin"},"NotAction":["kms:Decrypt","kms:Encrypt"],"Resource":"*"},
+              {"Effect":"Allow","Principal":{"AWS":"*"},"Action":"kms:Encrypt","NotResource":"arn:aws:kms:*:111122223333:alias/*",
+               "Condition":{"ForAllValues:StringEquals":{"kms:EncryptionContextKeys":["purpose","team"]},"ForAnyValue:StringEquals":{"kms:EncryptionContextKeys":["purpose","team"]}}},
+              {"Effect":"Deny","NotPrincipal":{"AWS":"arn:aws:iam::111122223333:user/admin"},"Action":"kms:*","Resource":"*"}]}
+            """;
+        var key = await NewKeyAsync(policy);
+        Assert.Equal(policy, (await _kms.GetKeyPolicyAsync(new GetKeyPolicyRequest { KeyId = key.KeyId })).Policy);
+
+        var blob = (await _kms.EncryptAsync(new EncryptRequest { KeyId = key.KeyId, Plaintext = new MemoryStream([1]), EncryptionContext = new() { ["purpose"] = "p" } })).CiphertextBlob;
+        var denied = await ErrorCodeAsync("AccessDeniedException", () => _kms.DecryptAsync(new DecryptRequest { CiphertextBlob = blob, EncryptionContext = new() { ["purpose"] = "p" } }));
+        Assert.EndsWith("because no resource-based policy allows the kms:Decrypt action", denied.Message, StringComparison.Ordinal);
+        await ErrorCodeAsync("AccessDeniedException", () => _kms.EncryptAsync(new EncryptRequest { KeyId = key.KeyId, Plaintext = new MemoryStream([1]), EncryptionContext = new() { ["purpose"] = "p", ["other"] = "o" } }));
+        await ErrorCodeAsync("AccessDeniedException", () => _kms.EncryptAsync(new EncryptRequest { KeyId = key.KeyId, Plaintext = new MemoryStream([1]) }));
+
+        var other = LocalKmsData.OpenPrincipals(_host.DataPath).Add("arn:aws:iam::111122223333:role/Other");
+        using var otherKms = _host.Client(other.AccessKeyId, other.SecretAccessKey);
+        var error = await ErrorCodeAsync("AccessDeniedException", () => otherKms.EncryptAsync(new EncryptRequest { KeyId = key.KeyId, Plaintext = new MemoryStream([1]), EncryptionContext = new() { ["team"] = "t" } }));
+        Assert.EndsWith("with an explicit deny in a resource-based policy", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Unsupported_policy_content_is_MalformedPolicyDocumentException_naming_it()
     {
-        var notAction = """{"Statement":[{"Effect":"Allow","Principal":"*","NotAction":"kms:Decrypt","Resource":"*"}]}""";
-        var error = await Assert.ThrowsAsync<MalformedPolicyDocumentException>(() => NewKeyAsync(notAction));
-        Assert.Contains("NotAction", error.Message, StringComparison.Ordinal);
+        var service = """{"Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"kms:*","Resource":"*"}]}""";
+        var error = await Assert.ThrowsAsync<MalformedPolicyDocumentException>(() => NewKeyAsync(service));
+        Assert.Contains("'Service'", error.Message, StringComparison.Ordinal);
 
         var key = await NewKeyAsync();
         var numeric = """{"Statement":[{"Effect":"Allow","Principal":"*","Action":"kms:*","Resource":"*","Condition":{"NumericLessThan":{"kms:CallerAccount":"5"}}}]}""";
