@@ -21,7 +21,8 @@ public sealed class EnclaveStoryTests : IAsyncLifetime
     private static readonly byte[] Secret = Encoding.UTF8.GetBytes("model decryption key");
     private static readonly Dictionary<string, string> Context = new() { ["model"] = "detector" };
 
-    private readonly SimulatedNsmChain _chain = SimulatedNsmChain.Create();
+    // Issued an hour ago, so the chain is valid at documents dated minutes before or after now: only their age decides.
+    private readonly SimulatedNsmChain _chain = SimulatedNsmChain.Create(timeProvider: new OffsetClock(TimeSpan.FromHours(-1)));
     private readonly RSA _enclaveKey = RSA.Create(2048);
     private LocalKmsHost _host = null!;
     private AmazonKeyManagementServiceClient _admin = null!;
@@ -68,13 +69,13 @@ public sealed class EnclaveStoryTests : IAsyncLifetime
         _chain.Dispose();
     }
 
-    private RecipientInfo Attest(byte[] pcr0, bool debug = false, SimulatedNsmChain? chain = null, TimeProvider? clock = null)
+    private RecipientInfo Attest(byte[] pcr0, bool debug = false, SimulatedNsmChain? chain = null, TimeProvider? clock = null, byte[]? publicKey = null)
     {
         var options = new SimulatedNsmOptions { DebugMode = debug, TimeProvider = clock }.WithPcr(0, pcr0);
         using var nsm = new SimulatedNsm(chain ?? _chain, options);
         return new RecipientInfo
         {
-            AttestationDocument = new MemoryStream(nsm.Attestation(publicKey: _enclaveKey.ExportSubjectPublicKeyInfo())),
+            AttestationDocument = new MemoryStream(nsm.Attestation(publicKey: publicKey ?? _enclaveKey.ExportSubjectPublicKeyInfo())),
             KeyEncryptionAlgorithm = KeyEncryptionMechanism.RSAES_OAEP_SHA_256,
         };
     }
@@ -90,7 +91,7 @@ public sealed class EnclaveStoryTests : IAsyncLifetime
     {
         var error = await Assert.ThrowsAnyAsync<AmazonServiceException>(call);
         Assert.Equal("AccessDeniedException", error.ErrorCode);
-        Assert.Contains(expectedInMessage, error.Message, StringComparison.Ordinal);
+        Assert.True(error.Message.Contains(expectedInMessage, StringComparison.Ordinal), error.Message);
     }
 
     [Fact]
@@ -129,7 +130,60 @@ public sealed class EnclaveStoryTests : IAsyncLifetime
     public async Task An_expired_document_is_denied()
     {
         var tenMinutesAgo = new OffsetClock(TimeSpan.FromMinutes(-10));
-        await AssertDeniedAsync(() => _parent.DecryptAsync(DecryptWith(Attest(PcrX, clock: tenMinutesAgo))), "not valid");
+        await AssertDeniedAsync(() => _parent.DecryptAsync(DecryptWith(Attest(PcrX, clock: tenMinutesAgo))), "exceeded the 5-minute age limit");
+    }
+
+    [Fact]
+    public async Task A_document_is_fresh_for_five_minutes_and_within_five_minutes_of_clock_skew()
+    {
+        foreach (var accepted in new[] { -4, 4 })
+        {
+            var response = await _parent.DecryptAsync(DecryptWith(Attest(PcrX, clock: new OffsetClock(TimeSpan.FromMinutes(accepted)))));
+            Assert.Equal(Secret, RecipientEnvelope.Open(response.CiphertextForRecipient.ToArray(), _enclaveKey));
+        }
+
+        await AssertDeniedAsync(() => _parent.DecryptAsync(DecryptWith(Attest(PcrX, clock: new OffsetClock(TimeSpan.FromMinutes(-6))))), "exceeded the 5-minute age limit");
+        await AssertDeniedAsync(() => _parent.DecryptAsync(DecryptWith(Attest(PcrX, clock: new OffsetClock(TimeSpan.FromMinutes(6))))), "dated ahead of this endpoint's clock");
+    }
+
+    public static TheoryData<string, string> UnusableRecipientKeys() => new()
+    {
+        { "rsa512", "RSA-512" },
+        { "rsa1024", "RSA-1024" },
+        { "trailing", "1 bytes after its SubjectPublicKeyInfo" },
+        { "ec", "not an RSA SubjectPublicKeyInfo" },
+        { "garbage", "not an RSA SubjectPublicKeyInfo" },
+    };
+
+    [Theory]
+    [MemberData(nameof(UnusableRecipientKeys))]
+    public async Task A_public_key_that_is_not_a_single_RSA_key_of_2048_bits_or_more_is_a_ValidationException(string kind, string expected)
+    {
+        byte[] Rsa(int bits)
+        {
+            using var rsa = RSA.Create(bits);
+            return rsa.ExportSubjectPublicKeyInfo();
+        }
+
+        var publicKey = kind switch
+        {
+            "rsa512" => Rsa(512),
+            "rsa1024" => Rsa(1024),
+            "trailing" => [.. _enclaveKey.ExportSubjectPublicKeyInfo(), 0],
+            "ec" => ECDsa.Create(ECCurve.NamedCurves.nistP256).ExportSubjectPublicKeyInfo(),
+            _ => [0x30, 0x03, 0x02, 0x01, 0x00],
+        };
+        foreach (var call in new Func<Task>[]
+        {
+            () => _parent.DecryptAsync(DecryptWith(Attest(PcrX, publicKey: publicKey))),
+            () => _parent.GenerateDataKeyAsync(new GenerateDataKeyRequest { KeyId = _keyId, KeySpec = DataKeySpec.AES_256, EncryptionContext = Context, Recipient = Attest(PcrX, publicKey: publicKey) }),
+            () => _parent.GenerateRandomAsync(new GenerateRandomRequest { NumberOfBytes = 8, Recipient = Attest(PcrX, publicKey: publicKey) }),
+        })
+        {
+            var error = await Assert.ThrowsAnyAsync<AmazonServiceException>(call);
+            Assert.Equal(("ValidationException", System.Net.HttpStatusCode.BadRequest), (error.ErrorCode, error.StatusCode));
+            Assert.Contains(expected, error.Message, StringComparison.Ordinal);
+        }
     }
 
     [Fact]

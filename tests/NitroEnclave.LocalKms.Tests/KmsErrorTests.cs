@@ -2,6 +2,7 @@ using System.Text;
 using Amazon.KeyManagementService;
 using Amazon.KeyManagementService.Model;
 using Amazon.Runtime;
+using NitroEnclave.LocalKms.Keys;
 using NitroEnclave.Tests;
 
 namespace NitroEnclave.LocalKms.Tests;
@@ -51,6 +52,27 @@ public sealed class KmsErrorTests : IAsyncLifetime
         var key = await NewKeyAsync();
         await _kms.CreateAliasAsync(new CreateAliasRequest { AliasName = "alias/only-for-crypto", TargetKeyId = key.KeyId });
         await Assert.ThrowsAsync<NotFoundException>(() => _kms.EnableKeyAsync(new EnableKeyRequest { KeyId = "alias/only-for-crypto" }));
+    }
+
+    [Fact]
+    public async Task A_key_ARN_of_another_region_account_or_partition_is_NotFoundException_even_for_an_existing_key_id()
+    {
+        var key = await NewKeyAsync();
+        Assert.Equal(key.Arn, (await _kms.DescribeKeyAsync(new DescribeKeyRequest { KeyId = key.Arn })).KeyMetadata.Arn);
+        var blob = (await _kms.EncryptAsync(new EncryptRequest { KeyId = key.KeyId, Plaintext = new MemoryStream([1]) })).CiphertextBlob.ToArray();
+        foreach (var foreign in new[]
+        {
+            $"arn:aws:kms:eu-west-1:111122223333:key/{key.KeyId}",
+            $"arn:aws:kms:us-east-1:444455556666:key/{key.KeyId}",
+            $"arn:aws-cn:kms:us-east-1:111122223333:key/{key.KeyId}",
+            "arn:aws:kms:eu-west-1:111122223333:alias/none",
+        })
+        {
+            var error = await Assert.ThrowsAsync<NotFoundException>(() => _kms.DescribeKeyAsync(new DescribeKeyRequest { KeyId = foreign }));
+            Assert.Equal($"Invalid arn {foreign}", error.Message);
+            await Assert.ThrowsAsync<NotFoundException>(() => _kms.EncryptAsync(new EncryptRequest { KeyId = foreign, Plaintext = new MemoryStream([1]) }));
+            await Assert.ThrowsAsync<NotFoundException>(() => _kms.DecryptAsync(new DecryptRequest { KeyId = foreign, CiphertextBlob = new MemoryStream(blob) }));
+        }
     }
 
     [Fact]
@@ -138,11 +160,38 @@ public sealed class KmsErrorTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_policy_with_Not_elements_and_set_operators_is_accepted_and_enforced()
+    {
+        // The admin may do everything but Decrypt (NotAction), and nobody but the admin anything (NotPrincipal);
+        // Encrypt needs a context whose keys are all "purpose" or "team" and that has one of them (ForAllValues, ForAnyValue).
+        var policy = """
+            {"Version":"2012-10-17","Statement":[
+              {"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:user/admin"},"NotAction":["kms:Decrypt","kms:Encrypt"],"Resource":"*"},
+              {"Effect":"Allow","Principal":{"AWS":"*"},"Action":"kms:Encrypt","NotResource":"arn:aws:kms:*:111122223333:alias/*",
+               "Condition":{"ForAllValues:StringEquals":{"kms:EncryptionContextKeys":["purpose","team"]},"ForAnyValue:StringEquals":{"kms:EncryptionContextKeys":["purpose","team"]}}},
+              {"Effect":"Deny","NotPrincipal":{"AWS":"arn:aws:iam::111122223333:user/admin"},"Action":"kms:*","Resource":"*"}]}
+            """;
+        var key = await NewKeyAsync(policy);
+        Assert.Equal(policy, (await _kms.GetKeyPolicyAsync(new GetKeyPolicyRequest { KeyId = key.KeyId })).Policy);
+
+        var blob = (await _kms.EncryptAsync(new EncryptRequest { KeyId = key.KeyId, Plaintext = new MemoryStream([1]), EncryptionContext = new() { ["purpose"] = "p" } })).CiphertextBlob;
+        var denied = await ErrorCodeAsync("AccessDeniedException", () => _kms.DecryptAsync(new DecryptRequest { CiphertextBlob = blob, EncryptionContext = new() { ["purpose"] = "p" } }));
+        Assert.EndsWith("because no resource-based policy allows the kms:Decrypt action", denied.Message, StringComparison.Ordinal);
+        await ErrorCodeAsync("AccessDeniedException", () => _kms.EncryptAsync(new EncryptRequest { KeyId = key.KeyId, Plaintext = new MemoryStream([1]), EncryptionContext = new() { ["purpose"] = "p", ["other"] = "o" } }));
+        await ErrorCodeAsync("AccessDeniedException", () => _kms.EncryptAsync(new EncryptRequest { KeyId = key.KeyId, Plaintext = new MemoryStream([1]) }));
+
+        var other = LocalKmsData.OpenPrincipals(_host.DataPath).Add("arn:aws:iam::111122223333:role/Other");
+        using var otherKms = _host.Client(other.AccessKeyId, other.SecretAccessKey);
+        var error = await ErrorCodeAsync("AccessDeniedException", () => otherKms.EncryptAsync(new EncryptRequest { KeyId = key.KeyId, Plaintext = new MemoryStream([1]), EncryptionContext = new() { ["team"] = "t" } }));
+        Assert.EndsWith("with an explicit deny in a resource-based policy", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Unsupported_policy_content_is_MalformedPolicyDocumentException_naming_it()
     {
-        var notAction = """{"Statement":[{"Effect":"Allow","Principal":"*","NotAction":"kms:Decrypt","Resource":"*"}]}""";
-        var error = await Assert.ThrowsAsync<MalformedPolicyDocumentException>(() => NewKeyAsync(notAction));
-        Assert.Contains("NotAction", error.Message, StringComparison.Ordinal);
+        var service = """{"Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"kms:*","Resource":"*"}]}""";
+        var error = await Assert.ThrowsAsync<MalformedPolicyDocumentException>(() => NewKeyAsync(service));
+        Assert.Contains("'Service'", error.Message, StringComparison.Ordinal);
 
         var key = await NewKeyAsync();
         var numeric = """{"Statement":[{"Effect":"Allow","Principal":"*","Action":"kms:*","Resource":"*","Condition":{"NumericLessThan":{"kms:CallerAccount":"5"}}}]}""";

@@ -20,7 +20,7 @@ public sealed class LocalKmsOptions
 
     public string AccountId { get; init; } = DefaultAccountId;
 
-    /// <summary>The region in the key and alias ARNs this endpoint issues. Requests may be signed for any region.</summary>
+    /// <summary>The region of this endpoint: in the key and alias ARNs it issues, and the one requests must be signed for.</summary>
     public string Region { get; init; } = DefaultRegion;
 
     /// <summary>Roots that attestation documents in Recipient parameters must chain to. Empty: Recipient is refused.</summary>

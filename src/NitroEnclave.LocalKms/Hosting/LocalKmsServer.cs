@@ -62,7 +62,7 @@ public sealed class LocalKmsServer : IAsyncDisposable
         var app = builder.Build();
         var verifier = new AttestationRecipientVerifier(options.TrustedRoots, options.AttestationMaxAge, options.Time);
         var service = new KmsService(store.Keys, verifier, options.Region, options.Time);
-        var endpoint = new KmsEndpoint(service, new SigV4Verifier(store.Principals, options.Time), options.MaxRequestBytes,
+        var endpoint = new KmsEndpoint(service, new SigV4Verifier(store.Principals.Find, options.Region, options.Time), options.MaxRequestBytes,
             app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("LocalKms"));
         app.Run(endpoint.HandleAsync);
         await app.StartAsync(cancellationToken).ConfigureAwait(false);

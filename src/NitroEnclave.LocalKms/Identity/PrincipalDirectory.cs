@@ -6,8 +6,11 @@ using NitroEnclave.LocalKms.Keys;
 
 namespace NitroEnclave.LocalKms.Identity;
 
-/// <summary>An authenticated caller: the principal an access key belongs to.</summary>
-internal sealed record Principal(string AccessKeyId, string Arn, string AccountId, string SecretAccessKey);
+/// <summary>
+/// An authenticated caller: the principal an access key belongs to. Temporary credentials also carry the session token
+/// issued with them; long-term access keys (all of principals.json) have none.
+/// </summary>
+internal sealed record Principal(string AccessKeyId, string Arn, string AccountId, string SecretAccessKey, string? SessionToken = null);
 
 /// <summary>
 /// Access keys and their principals, in principals.json (secrets wrapped under the master key). The file may be

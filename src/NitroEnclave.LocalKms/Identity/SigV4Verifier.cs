@@ -8,15 +8,28 @@ namespace NitroEnclave.LocalKms.Identity;
 
 /// <summary>
 /// Verifies AWS Signature Version 4 (header form) the way KMS does: the credential must be a known access key scoped
-/// to service kms (any region), the signature must match the canonical request, and the request time must be within
-/// five minutes of the server's clock.
+/// to service kms in this endpoint's region, host, x-amz-date and x-amz-target (and x-amz-security-token when sent)
+/// must be signed, a session token must be the one issued with the access key, the signature must match the canonical
+/// request, and the request time must be within five minutes of the server's clock.
 /// </summary>
-internal sealed class SigV4Verifier(PrincipalDirectory principals, TimeProvider time)
+/// <param name="findPrincipal">The principal an access key id belongs to, or null when it is unknown.</param>
+internal sealed class SigV4Verifier(Func<string, Principal?> findPrincipal, string region, TimeProvider time)
 {
     public const string Algorithm = "AWS4-HMAC-SHA256";
     public const string Service = "kms";
     private const string DateFormat = "yyyyMMdd'T'HHmmss'Z'";
+    private const string SecurityTokenHeader = "x-amz-security-token";
+    private const string InvalidToken = "The security token included in the request is invalid.";
     private static readonly TimeSpan MaxSkew = TimeSpan.FromMinutes(5);
+
+    // Coral's wording for an unsigned Host ("'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization."),
+    // applied to each header a replayed signature could otherwise be moved under.
+    private static readonly (string Name, string Display)[] RequiredSignedHeaders =
+    [
+        ("host", "'Host' or ':authority'"),
+        ("x-amz-date", "'X-Amz-Date'"),
+        ("x-amz-target", "'X-Amz-Target'"),
+    ];
 
     public Principal Verify(HttpRequest request, ReadOnlySpan<byte> body)
     {
@@ -45,7 +58,7 @@ internal sealed class SigV4Verifier(PrincipalDirectory principals, TimeProvider 
             throw new KmsException(KmsErrorTypes.IncompleteSignature, "Authorization header's Credential is malformed; expecting \"<YOUR-AKID>/YYYYMMDD/REGION/SERVICE/aws4_request\".");
         }
 
-        var (accessKeyId, scopeDate, region, service, terminator) = (scope[0], scope[1], scope[2], scope[3], scope[4]);
+        var (accessKeyId, scopeDate, scopeRegion, service, terminator) = (scope[0], scope[1], scope[2], scope[3], scope[4]);
         var amzDate = request.Headers["X-Amz-Date"].ToString();
         if (string.IsNullOrEmpty(amzDate))
         {
@@ -57,28 +70,41 @@ internal sealed class SigV4Verifier(PrincipalDirectory principals, TimeProvider 
             throw new KmsException(KmsErrorTypes.IncompleteSignature, $"X-Amz-Date '{amzDate}' is not in the form {DateFormat.Replace("'", string.Empty, StringComparison.Ordinal)}.");
         }
 
-        var principal = principals.Find(accessKeyId)
-            ?? throw new KmsException(KmsErrorTypes.UnrecognizedClient, "The security token included in the request is invalid.");
+        var principal = findPrincipal(accessKeyId) ?? throw new KmsException(KmsErrorTypes.UnrecognizedClient, InvalidToken);
+        CheckSessionToken(request, principal);
 
         if (service != Service)
         {
             throw new KmsException(KmsErrorTypes.InvalidSignature, $"Credential should be scoped to correct service: '{Service}'. ");
         }
 
-        if (terminator != "aws4_request" || scopeDate != amzDate[..8] || region.Length == 0)
+        if (scopeRegion != region)
         {
-            throw new KmsException(KmsErrorTypes.InvalidSignature, $"Credential should be scoped to a valid region and the date {amzDate[..8]}, ending in aws4_request.");
+            throw new KmsException(KmsErrorTypes.InvalidSignature, $"Credential should be scoped to a valid region, not '{scopeRegion}'. ");
+        }
+
+        if (terminator != "aws4_request" || scopeDate != amzDate[..8])
+        {
+            throw new KmsException(KmsErrorTypes.InvalidSignature, $"Credential should be scoped to the date {amzDate[..8]}, ending in aws4_request.");
         }
 
         var headerNames = signedHeaders.Split(';');
-        if (!headerNames.Contains("host"))
+        foreach (var (name, display) in RequiredSignedHeaders)
         {
-            throw new KmsException(KmsErrorTypes.InvalidSignature, "'Host' must be a signed header.");
+            if (!headerNames.Contains(name, StringComparer.Ordinal))
+            {
+                throw new KmsException(KmsErrorTypes.InvalidSignature, $"{display} must be a 'SignedHeader' in the AWS Authorization.");
+            }
+        }
+
+        if (request.Headers.ContainsKey(SecurityTokenHeader) && !headerNames.Contains(SecurityTokenHeader, StringComparer.Ordinal))
+        {
+            throw new KmsException(KmsErrorTypes.InvalidSignature, "'X-Amz-Security-Token' must be a 'SignedHeader' in the AWS Authorization.");
         }
 
         var canonicalRequest = CanonicalRequest(request, headerNames, signedHeaders, body);
-        var stringToSign = $"{Algorithm}\n{amzDate}\n{scopeDate}/{region}/{service}/{terminator}\n{Hex(SHA256.HashData(Encoding.UTF8.GetBytes(canonicalRequest)))}";
-        var key = SigningKey(principal.SecretAccessKey, scopeDate, region, service);
+        var stringToSign = $"{Algorithm}\n{amzDate}\n{scopeDate}/{scopeRegion}/{service}/{terminator}\n{Hex(SHA256.HashData(Encoding.UTF8.GetBytes(canonicalRequest)))}";
+        var key = SigningKey(principal.SecretAccessKey, scopeDate, scopeRegion, service);
         var expected = Encoding.ASCII.GetBytes(Hex(HMACSHA256.HashData(key, Encoding.UTF8.GetBytes(stringToSign))));
         if (!CryptographicOperations.FixedTimeEquals(expected, Encoding.ASCII.GetBytes(signature)))
         {
@@ -100,6 +126,25 @@ internal sealed class SigV4Verifier(PrincipalDirectory principals, TimeProvider 
         }
 
         return principal;
+    }
+
+    /// <summary>
+    /// Long-term access keys carry no session token; temporary ones only work with the token issued with them. Either
+    /// mismatch is the unknown-credential answer, so a caller learns nothing about which part was wrong.
+    /// </summary>
+    private static void CheckSessionToken(HttpRequest request, Principal principal)
+    {
+        var sent = request.Headers.TryGetValue(SecurityTokenHeader, out var values) ? values.ToString() : null;
+        var matches = (sent, principal.SessionToken) switch
+        {
+            (null, null) => true,
+            ({ } token, { } issued) => CryptographicOperations.FixedTimeEquals(Encoding.UTF8.GetBytes(token), Encoding.UTF8.GetBytes(issued)),
+            _ => false,
+        };
+        if (!matches)
+        {
+            throw new KmsException(KmsErrorTypes.UnrecognizedClient, InvalidToken);
+        }
     }
 
     /// <summary>kSigning = HMAC(HMAC(HMAC(HMAC("AWS4" + secret, date), region), service), "aws4_request").</summary>

@@ -217,6 +217,7 @@ internal sealed partial class KmsService(KeyStore store, IRecipientVerifier reci
 
     private EncryptResponse Encrypt(EncryptRequest request, Principal caller)
     {
+        RequireContextValues(request.EncryptionContext, "encryptionContext");
         var key = ResolveKey(request.KeyId, "keyId", allowAlias: true);
         var plaintext = request.Plaintext ?? throw KmsFault.Required("plaintext");
         RequireLength(plaintext, 1, MaxPlaintext, "plaintext");
@@ -233,6 +234,7 @@ internal sealed partial class KmsService(KeyStore store, IRecipientVerifier reci
 
     private DecryptResponse Decrypt(DecryptRequest request, Principal caller)
     {
+        RequireContextValues(request.EncryptionContext, "encryptionContext");
         var blob = request.CiphertextBlob ?? throw KmsFault.Required("ciphertextBlob");
         RequireLength(blob, 1, MaxCiphertext, "ciphertextBlob");
         var key = KeyOfCiphertext(blob, request.KeyId, "keyId");
@@ -252,6 +254,8 @@ internal sealed partial class KmsService(KeyStore store, IRecipientVerifier reci
 
     private ReEncryptResponse ReEncrypt(ReEncryptRequest request, Principal caller)
     {
+        RequireContextValues(request.SourceEncryptionContext, "sourceEncryptionContext");
+        RequireContextValues(request.DestinationEncryptionContext, "destinationEncryptionContext");
         var blob = request.CiphertextBlob ?? throw KmsFault.Required("ciphertextBlob");
         RequireLength(blob, 1, MaxCiphertext, "ciphertextBlob");
         var destination = ResolveKey(request.DestinationKeyId, "destinationKeyId", allowAlias: true);
@@ -281,6 +285,7 @@ internal sealed partial class KmsService(KeyStore store, IRecipientVerifier reci
 
     private GenerateDataKeyResponse GenerateDataKey(GenerateDataKeyRequest request, Principal caller, bool withPlaintext)
     {
+        RequireContextValues(request.EncryptionContext, "encryptionContext");
         var key = ResolveKey(request.KeyId, "keyId", allowAlias: true);
         var size = DataKeySize(request);
         var recipient = withPlaintext ? VerifyRecipient(request.Recipient) : null;
@@ -424,7 +429,8 @@ internal sealed partial class KmsService(KeyStore store, IRecipientVerifier reci
         string keyId;
         var arn = KmsArn().Match(identifier);
         var resource = arn.Success ? arn.Groups["resource"].Value : identifier;
-        if (arn.Success && arn.Groups["account"].Value != store.AccountId)
+        // KMS knows only the keys of its own partition, region and account: any other ARN names a key it does not have.
+        if (arn.Success && (arn.Groups["partition"].Value != "aws" || arn.Groups["region"].Value != region || arn.Groups["account"].Value != store.AccountId))
         {
             throw KmsFault.NotFound($"Invalid arn {identifier}");
         }
@@ -558,6 +564,15 @@ internal sealed partial class KmsService(KeyStore store, IRecipientVerifier reci
         return (page, next);
     }
 
+    /// <summary>JSON null parses as a map value, but an encryption context maps strings to strings.</summary>
+    private static void RequireContextValues(Dictionary<string, string>? context, string member)
+    {
+        if (context is not null && context.ContainsValue(null!))
+        {
+            throw KmsFault.Constraint(member, null, "Map value must not be null");
+        }
+    }
+
     private static void RequireLength(byte[] value, int min, int max, string member)
     {
         if (value.Length < min)
@@ -609,7 +624,7 @@ internal sealed partial class KmsService(KeyStore store, IRecipientVerifier reci
     /// <summary>Epoch seconds, the JSON protocol's timestamp form.</summary>
     private double Now() => time.GetUtcNow().ToUnixTimeMilliseconds() / 1000.0;
 
-    [GeneratedRegex(@"^arn:aws[a-z-]*:kms:[a-z0-9-]+:(?<account>\d{12}):(?<resource>.+)$")]
+    [GeneratedRegex(@"^arn:(?<partition>aws[a-z-]*):kms:(?<region>[a-z0-9-]+):(?<account>\d{12}):(?<resource>.+)$")]
     private static partial Regex KmsArn();
 
     [GeneratedRegex(@"^alias/[a-zA-Z0-9/_-]+$")]

@@ -23,7 +23,10 @@ internal sealed partial class KeyPolicy
     public const int MaxLength = 32768;
 
     private static readonly HashSet<string> TopLevelElements = new(StringComparer.Ordinal) { "Version", "Id", "Statement" };
-    private static readonly HashSet<string> StatementElements = new(StringComparer.Ordinal) { "Sid", "Effect", "Principal", "Action", "Resource", "Condition" };
+    private static readonly HashSet<string> StatementElements = new(StringComparer.Ordinal)
+    {
+        "Sid", "Effect", "Principal", "NotPrincipal", "Action", "NotAction", "Resource", "NotResource", "Condition",
+    };
 
     private KeyPolicy(IReadOnlyList<PolicyStatement> statements) => Statements = statements;
 
@@ -164,43 +167,58 @@ internal sealed partial class KeyPolicy
             throw KmsFault.MalformedPolicy($"The Effect of {where} must be Allow or Deny.");
         }
 
-        var principals = ParsePrincipals(element, where, accountId);
-        var actions = ReadStrings(element, "Action", where);
-        foreach (var action in actions)
+        var principal = OneOf(element, "Principal", where);
+        var principals = ParsePrincipals(principal.Value, principal.Name, where, accountId);
+        var action = OneOf(element, "Action", where);
+        var actions = ReadStrings(action.Value, action.Name, where);
+        foreach (var name in actions)
         {
-            if (action != "*" && !ActionPattern().IsMatch(action))
+            if (name != "*" && !ActionPattern().IsMatch(name))
             {
-                throw KmsFault.MalformedPolicy($"The action '{action}' in {where} is not valid: use service:Action, for example kms:Decrypt.");
+                throw KmsFault.MalformedPolicy($"The action '{name}' in {where} is not valid: use service:Action, for example kms:Decrypt.");
             }
         }
 
-        var resources = ReadStrings(element, "Resource", where);
-        foreach (var resource in resources)
+        var resource = OneOf(element, "Resource", where);
+        var resources = ReadStrings(resource.Value, resource.Name, where);
+        foreach (var arn in resources)
         {
-            if (resource != "*" && !resource.StartsWith("arn:", StringComparison.Ordinal))
+            if (arn != "*" && !arn.StartsWith("arn:", StringComparison.Ordinal))
             {
-                throw KmsFault.MalformedPolicy($"The resource '{resource}' in {where} is not valid: use \"*\" or a key ARN.");
+                throw KmsFault.MalformedPolicy($"The resource '{arn}' in {where} is not valid: use \"*\" or a key ARN.");
             }
         }
 
         var conditions = element.TryGetProperty("Condition", out var conditionElement)
             ? PolicyCondition.ParseBlock(conditionElement, where, allowsVariables)
             : [];
-        return new PolicyStatement(sid, effect == "Allow", principals, actions, resources, conditions);
+        return new PolicyStatement(sid, effect == "Allow", new(principals, principal.Name != "Principal"), new(actions, action.Name != "Action"),
+            new(resources, resource.Name != "Resource"), conditions);
     }
 
-    private static List<PrincipalPattern> ParsePrincipals(JsonElement statement, string where, string accountId)
+    /// <summary>A statement names Principal or NotPrincipal (Action or NotAction, Resource or NotResource): exactly one.</summary>
+    private static (string Name, JsonElement Value) OneOf(JsonElement statement, string name, string where)
     {
-        if (!statement.TryGetProperty("Principal", out var principal))
+        var hasPositive = statement.TryGetProperty(name, out var positive);
+        var hasNegative = statement.TryGetProperty("Not" + name, out var negative);
+        return (hasPositive, hasNegative) switch
         {
-            throw KmsFault.MalformedPolicy($"{Capitalize(where)} has no Principal: key policy statements must name one.");
-        }
+            (true, false) => (name, positive),
+            (false, true) => ("Not" + name, negative),
+            (true, true) => throw KmsFault.MalformedPolicy($"{Capitalize(where)} has both {name} and Not{name}: use one."),
+            _ => throw KmsFault.MalformedPolicy(name == "Principal"
+                ? $"{Capitalize(where)} has no Principal or NotPrincipal: key policy statements must name one."
+                : $"{Capitalize(where)} has no {name} or Not{name}."),
+        };
+    }
 
+    private static List<PrincipalPattern> ParsePrincipals(JsonElement principal, string element, string where, string accountId)
+    {
         if (principal.ValueKind == JsonValueKind.String)
         {
             if (principal.GetString() != "*")
             {
-                throw KmsFault.MalformedPolicy($"The Principal of {where} must be \"*\" or {{\"AWS\": ...}}.");
+                throw KmsFault.MalformedPolicy($"The {element} of {where} must be \"*\" or {{\"AWS\": ...}}.");
             }
 
             return [PrincipalPattern.Everyone];
@@ -208,7 +226,7 @@ internal sealed partial class KeyPolicy
 
         if (principal.ValueKind != JsonValueKind.Object)
         {
-            throw KmsFault.MalformedPolicy($"The Principal of {where} must be \"*\" or {{\"AWS\": ...}}.");
+            throw KmsFault.MalformedPolicy($"The {element} of {where} must be \"*\" or {{\"AWS\": ...}}.");
         }
 
         var patterns = new List<PrincipalPattern>();
@@ -219,7 +237,7 @@ internal sealed partial class KeyPolicy
                 throw KmsFault.MalformedPolicy($"The principal type '{property.Name}' in {where} is not supported by this endpoint; use AWS.");
             }
 
-            foreach (var value in ReadStringOrArray(property.Value, "Principal", where))
+            foreach (var value in ReadStringOrArray(property.Value, element, where))
             {
                 patterns.Add(PrincipalPattern.Parse(value, where) ?? throw KmsFault.MalformedPolicy(
                     $"The principal '{value}' in {where} is not valid: use \"*\", an account id, arn:aws:iam::{accountId}:root, or a user or role ARN."));
@@ -228,19 +246,14 @@ internal sealed partial class KeyPolicy
 
         if (patterns.Count == 0)
         {
-            throw KmsFault.MalformedPolicy($"The Principal of {where} is empty.");
+            throw KmsFault.MalformedPolicy($"The {element} of {where} is empty.");
         }
 
         return patterns;
     }
 
-    private static List<string> ReadStrings(JsonElement statement, string name, string where)
+    private static List<string> ReadStrings(JsonElement element, string name, string where)
     {
-        if (!statement.TryGetProperty(name, out var element))
-        {
-            throw KmsFault.MalformedPolicy($"{Capitalize(where)} has no {name}.");
-        }
-
         var values = ReadStringOrArray(element, name, where);
         if (values.Count == 0)
         {
@@ -332,12 +345,22 @@ internal sealed partial class PrincipalPattern
     private static partial Regex PrincipalArn();
 }
 
+/// <summary>The values of Principal, Action or Resource, or of their Not- forms, which match what the values do not.</summary>
+internal sealed class StatementElement<T>(IReadOnlyList<T> values, bool negated)
+{
+    public IReadOnlyList<T> Values { get; } = values;
+
+    public bool Negated { get; } = negated;
+
+    public bool Matches(Func<T, bool> match) => Values.Any(match) != Negated;
+}
+
 internal sealed class PolicyStatement(
     string? sid,
     bool isAllow,
-    IReadOnlyList<PrincipalPattern> principals,
-    IReadOnlyList<string> actions,
-    IReadOnlyList<string> resources,
+    StatementElement<PrincipalPattern> principals,
+    StatementElement<string> actions,
+    StatementElement<string> resources,
     IReadOnlyList<PolicyCondition> conditions)
 {
     public string? Sid { get; } = sid;
@@ -345,8 +368,8 @@ internal sealed class PolicyStatement(
     public bool IsAllow { get; } = isAllow;
 
     public bool Applies(RequestContext request) =>
-        principals.Any(p => p.Matches(request.PrincipalArn, request.PrincipalAccount))
-        && actions.Any(a => Wildcard.Matches(a, request.Action, ignoreCase: true))
-        && resources.Any(r => r == "*" || Wildcard.Matches(r, request.ResourceArn, ignoreCase: false))
+        principals.Matches(p => p.Matches(request.PrincipalArn, request.PrincipalAccount))
+        && actions.Matches(a => Wildcard.Matches(a, request.Action, ignoreCase: true))
+        && resources.Matches(r => r == "*" || Wildcard.Matches(r, request.ResourceArn, ignoreCase: false))
         && conditions.All(c => c.IsSatisfied(request));
 }

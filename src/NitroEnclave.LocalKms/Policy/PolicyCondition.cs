@@ -5,29 +5,45 @@ using NitroEnclave.LocalKms.Protocol;
 namespace NitroEnclave.LocalKms.Policy;
 
 /// <summary>
-/// One operator applied to one condition key, with IAM's semantics:
-/// several values for the key are alternatives (a negated operator requires that none matches); a key absent from
-/// the request fails a positive operator and satisfies a negated one; with ...IfExists an absent key satisfies
-/// either; Null tests presence only.
+/// One operator applied to one condition key, with IAM's semantics. Without a set operator: several policy values are
+/// alternatives (a negated operator requires that none matches); a key absent from the request fails a positive
+/// operator and satisfies a negated one; with ...IfExists an absent key satisfies either; Null tests presence only.
+/// A request value satisfies the operator when it matches one of the policy values (negated: none of them).
+/// ForAnyValue: at least one of the request's values satisfies it, so an absent or empty key fails.
+/// ForAllValues: every request value satisfies it, so an absent or empty key holds.
+/// A multi-valued key (kms:EncryptionContextKeys) without a set operator is read as ForAnyValue for a positive
+/// operator and as "no value matches" for a negated one: the plain operator's semantics over each value.
 /// </summary>
 internal sealed partial class PolicyCondition
 {
+    private const string ForAnyValue = "ForAnyValue:";
+    private const string ForAllValues = "ForAllValues:";
+
     private static readonly string[] StringOperators =
     [
         "StringEquals", "StringNotEquals", "StringEqualsIgnoreCase", "StringNotEqualsIgnoreCase", "StringLike", "StringNotLike", "Bool",
     ];
 
+    private readonly SetOperator _set;
     private readonly string _operator;
     private readonly bool _ifExists;
     private readonly string _key;
     private readonly IReadOnlyList<string> _values;
 
-    private PolicyCondition(string op, bool ifExists, string key, IReadOnlyList<string> values)
+    private PolicyCondition(SetOperator set, string op, bool ifExists, string key, IReadOnlyList<string> values)
     {
+        _set = set;
         _operator = op;
         _ifExists = ifExists;
         _key = key;
         _values = values;
+    }
+
+    private enum SetOperator
+    {
+        None,
+        AnyValue,
+        AllValues,
     }
 
     public static List<PolicyCondition> ParseBlock(JsonElement block, string where, bool allowsVariables)
@@ -41,9 +57,15 @@ internal sealed partial class PolicyCondition
         foreach (var operatorProperty in block.EnumerateObject())
         {
             var name = operatorProperty.Name;
-            var ifExists = name.EndsWith("IfExists", StringComparison.Ordinal) && name != "Null";
-            var baseName = ifExists ? name[..^"IfExists".Length] : name;
-            if (!(StringOperators.Contains(baseName) || name == "Null"))
+            var (set, unqualified) = name.StartsWith(ForAnyValue, StringComparison.Ordinal) ? (SetOperator.AnyValue, name[ForAnyValue.Length..])
+                : name.StartsWith(ForAllValues, StringComparison.Ordinal) ? (SetOperator.AllValues, name[ForAllValues.Length..])
+                : (SetOperator.None, name);
+            var ifExists = unqualified.EndsWith("IfExists", StringComparison.Ordinal);
+            var baseName = ifExists ? unqualified[..^"IfExists".Length] : unqualified;
+            var isNull = unqualified == "Null";
+
+            // Null tests whether a key is there at all, so it takes no set operator and no IfExists.
+            if (!(StringOperators.Contains(baseName) || (isNull && set == SetOperator.None)))
             {
                 throw KmsFault.MalformedPolicy($"The condition operator '{name}' in {where} is not supported by this endpoint.");
             }
@@ -69,13 +91,13 @@ internal sealed partial class PolicyCondition
                         throw KmsFault.MalformedPolicy($"The policy variable in '{value}' ({where}) is not supported by this endpoint.");
                     }
 
-                    if ((baseName == "Bool" || name == "Null") && value is not ("true" or "false"))
+                    if ((baseName == "Bool" || isNull) && value is not ("true" or "false"))
                     {
                         throw KmsFault.MalformedPolicy($"The {name} condition on '{key}' in {where} takes \"true\" or \"false\", not '{value}'.");
                     }
                 }
 
-                conditions.Add(new PolicyCondition(baseName, ifExists, key, values));
+                conditions.Add(new PolicyCondition(set, isNull ? "Null" : baseName, ifExists && !isNull, key, values));
             }
         }
 
@@ -84,22 +106,34 @@ internal sealed partial class PolicyCondition
 
     public bool IsSatisfied(RequestContext request)
     {
-        var present = request.TryGetValue(_key, out var actual);
+        var present = request.TryGetValues(_key, out var actual) && actual.Count > 0;
         if (_operator == "Null")
         {
             return _values.Any(v => (v == "true") != present);
         }
 
-        if (!present)
+        if (!present && _ifExists)
         {
-            return _ifExists || IsNegated;
+            return true;
         }
 
+        return _set switch
+        {
+            SetOperator.AnyValue => actual.Any(Satisfies),
+            SetOperator.AllValues => actual.All(Satisfies),
+            _ when !present => IsNegated,
+            _ => IsNegated ? actual.All(Satisfies) : actual.Any(Satisfies),
+        };
+    }
+
+    /// <summary>One request value against the policy values: one of them matches (negated: none does).</summary>
+    private bool Satisfies(string actual)
+    {
         var anyMatch = _values.Any(expected => _operator switch
         {
             "StringEquals" or "StringNotEquals" => string.Equals(actual, expected, StringComparison.Ordinal),
             "StringEqualsIgnoreCase" or "StringNotEqualsIgnoreCase" or "Bool" => string.Equals(actual, expected, StringComparison.OrdinalIgnoreCase),
-            _ => Wildcard.Matches(expected, actual!, ignoreCase: false),
+            _ => Wildcard.Matches(expected, actual, ignoreCase: false),
         });
         return IsNegated ? !anyMatch : anyMatch;
     }
@@ -132,7 +166,7 @@ internal sealed partial class PolicyCondition
         return values!;
     }
 
-    [GeneratedRegex(@"^(kms:RecipientAttestation:(ImageSha384|PCR([0-9]|[12][0-9]|3[01]))|kms:CallerAccount|kms:ViaService|aws:PrincipalArn)$", RegexOptions.IgnoreCase)]
+    [GeneratedRegex(@"^(kms:RecipientAttestation:(ImageSha384|PCR([0-9]|[12][0-9]|3[01]))|kms:CallerAccount|kms:ViaService|kms:EncryptionContextKeys|aws:PrincipalArn)$", RegexOptions.IgnoreCase)]
     private static partial Regex SupportedKey();
 }
 

@@ -4,9 +4,11 @@ namespace NitroEnclave.LocalKms.Policy;
 internal sealed class RequestContext
 {
     public const string EncryptionContextPrefix = "kms:EncryptionContext:";
+    public const string EncryptionContextKeys = "kms:EncryptionContextKeys";
     public const string RecipientAttestationPrefix = "kms:RecipientAttestation:";
 
-    private readonly Dictionary<string, string> _keys = new(StringComparer.OrdinalIgnoreCase);
+    // Every key holds a set of values: one for single-valued keys, the context's keys for kms:EncryptionContextKeys.
+    private readonly Dictionary<string, IReadOnlyList<string>> _keys = new(StringComparer.OrdinalIgnoreCase);
 
     public RequestContext(string principalArn, string principalAccount, string action, string resourceArn)
     {
@@ -14,8 +16,8 @@ internal sealed class RequestContext
         PrincipalAccount = principalAccount;
         Action = action;
         ResourceArn = resourceArn;
-        _keys["aws:PrincipalArn"] = principalArn;
-        _keys["kms:CallerAccount"] = principalAccount;
+        _keys["aws:PrincipalArn"] = [principalArn];
+        _keys["kms:CallerAccount"] = [principalAccount];
     }
 
     public string PrincipalArn { get; }
@@ -27,13 +29,20 @@ internal sealed class RequestContext
 
     public string ResourceArn { get; }
 
+    /// <summary>Adds kms:EncryptionContext:&lt;name&gt; per pair, and kms:EncryptionContextKeys when there is any pair.</summary>
     public RequestContext WithEncryptionContext(IReadOnlyDictionary<string, string>? context)
     {
-        foreach (var (name, value) in context ?? new Dictionary<string, string>())
+        if (context is not { Count: > 0 })
         {
-            _keys.TryAdd(EncryptionContextPrefix + name, value);
+            return this;
         }
 
+        foreach (var (name, value) in context)
+        {
+            _keys.TryAdd(EncryptionContextPrefix + name, [value]);
+        }
+
+        _keys[EncryptionContextKeys] = [.. context.Keys];
         return this;
     }
 
@@ -42,15 +51,26 @@ internal sealed class RequestContext
     {
         foreach (var (index, value) in pcrs ?? new Dictionary<int, string>())
         {
-            _keys[$"{RecipientAttestationPrefix}PCR{index}"] = value;
+            _keys[$"{RecipientAttestationPrefix}PCR{index}"] = [value];
             if (index == 0)
             {
-                _keys[RecipientAttestationPrefix + "ImageSha384"] = value;
+                _keys[RecipientAttestationPrefix + "ImageSha384"] = [value];
             }
         }
 
         return this;
     }
 
-    public bool TryGetValue(string key, out string? value) => _keys.TryGetValue(key, out value);
+    /// <summary>The values of a condition key; false when the request does not carry it.</summary>
+    public bool TryGetValues(string key, out IReadOnlyList<string> values)
+    {
+        if (_keys.TryGetValue(key, out var found))
+        {
+            values = found;
+            return true;
+        }
+
+        values = [];
+        return false;
+    }
 }
