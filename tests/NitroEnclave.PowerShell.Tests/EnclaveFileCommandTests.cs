@@ -548,7 +548,7 @@ public sealed class EnclaveFileCommandTests(EnclaveFileKmsFixture kms) : IClassF
         var a = WriteFile("a.txt", Encoding.UTF8.GetBytes("alpha"));
         var profiles = WriteFile("credentials", []);
 
-        // The local KMS accepts any signing region, so the resolved settings are read from the error's target.
+        // The profile is missing, so no request is made: the resolved settings are read from the error's target.
         string Target(string script)
         {
             var result = Run($"$StoredAWSRegion = 'eu-west-3'; Protect-EnclaveFile $a -KeyId $key -EndpointUrl $e -ProfileName missing -ProfileLocation $profiles {script}", ("a", a), ("profiles", profiles));

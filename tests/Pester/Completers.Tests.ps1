@@ -105,16 +105,17 @@ Describe 'Argument completers' {
             Remove-Item Env:FAKE_NITRO_CLI_STATE -ErrorAction SilentlyContinue
         }
 
-        It '-EnclaveName completes the names of the running enclaves' {
-            (Get-Completion 'Invoke-EnclaveDetection -EnclaveName ').CompletionText | Should -Be @("'web app'", 'worker')
+        It '-EnclaveName completes the names of the running enclaves, the simulated one first' {
+            (Get-Completion 'Invoke-EnclaveDetection -EnclaveName ').CompletionText | Should -Be @('simulation', "'web app'", 'worker')
             (Get-Completion 'Get-EnclaveAttestation -EnclaveName WO').CompletionText | Should -Be 'worker'
         }
 
         It '-Id completes the ids of the running enclaves; a terminated one is gone' {
-            (Get-Completion 'Stop-Enclave -Id ').CompletionText | Should -Be @($web.EnclaveID, $worker.EnclaveID)
+            $simulated = (Get-Enclave -Name 'simulation').EnclaveID
+            (Get-Completion 'Stop-Enclave -Id ').CompletionText | Should -Be @($simulated, $web.EnclaveID, $worker.EnclaveID)
             $null = Stop-Enclave -Id $web.EnclaveID -Force
-            (Get-Completion 'Stop-Enclave -Id ').CompletionText | Should -Be $worker.EnclaveID
-            (Get-Completion 'Invoke-EnclaveDetection -EnclaveName ').CompletionText | Should -Be 'worker'
+            (Get-Completion 'Stop-Enclave -Id ').CompletionText | Should -Be @($simulated, $worker.EnclaveID)
+            (Get-Completion 'Invoke-EnclaveDetection -EnclaveName ').CompletionText | Should -Be @('simulation', 'worker')
         }
     }
 

@@ -99,3 +99,22 @@ Describe 'Reloading the module while a simulation runs' {
         Get-Process -Id $enclaveProcess -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
     }
 }
+
+Describe 'Naming the simulated enclave' {
+    BeforeAll {
+        $sim = Start-EnclaveSimulation -DataPath (Join-Path $TestDrive 'sim')
+    }
+
+    AfterAll {
+        Stop-EnclaveSimulation -ErrorAction SilentlyContinue
+    }
+
+    It '-EnclaveName simulation reaches it, and yields over the session default -Endpoint' {
+        $attestation = Get-EnclaveAttestation -EnclaveName 'simulation'
+        ($attestation | Test-EnclaveAttestation -ExpectedPcr $sim.Pcrs).IsValid | Should -BeTrue
+    }
+
+    It 'an explicit -Endpoint with -EnclaveName is still a conflict' {
+        { Get-EnclaveAttestation -Endpoint 'tcp://127.0.0.1:9' -EnclaveName 'simulation' -ErrorAction Stop } | Should -Throw -ErrorId 'EndpointConflict*'
+    }
+}

@@ -140,18 +140,26 @@ internal static class RunningEnclaves
 {
     private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(5);
 
-    /// <summary>The running enclaves; none when nitro-cli is missing, fails or is slow.</summary>
+    /// <summary>The session's simulated enclave, if one runs, and the enclaves nitro-cli lists (none when it is missing, fails or is slow).</summary>
     public static IReadOnlyList<EnclaveInfo> List()
     {
+        var running = new List<EnclaveInfo>();
+        if (SimulationRegistry.Current(System.Management.Automation.Runspaces.Runspace.DefaultRunspace) is { IsRunning: true } simulation)
+        {
+            running.Add(simulation.DescribeEnclave());
+        }
+
         try
         {
             using var deadline = new CancellationTokenSource(Deadline);
-            return EnclaveLocator.Running(NitroCli.Locate().DescribeEnclaves(deadline.Token));
+            running.AddRange(EnclaveLocator.Running(NitroCli.Locate().DescribeEnclaves(deadline.Token)));
         }
         catch (Exception ex) when (ex is NitroEnclaveException or OperationCanceledException)
         {
-            return [];
+            // No nitro-cli here (the usual case beside a simulation): complete what is known.
         }
+
+        return running;
     }
 }
 

@@ -14,6 +14,19 @@ internal static class EnclaveTarget
     {
         try
         {
+            // The simulation's session default -Endpoint yields to an enclave named on the command line, as its
+            // default -Credential yields to explicit credentials; -EnclaveName simulation is its enclave.
+            var simulation = SimulationRegistry.Current(System.Management.Automation.Runspaces.Runspace.DefaultRunspace);
+            if (simulation is not null && endpoint == simulation.EnclaveEndpoint && (cid is not null || enclaveName is not null))
+            {
+                endpoint = null;
+            }
+
+            if (simulation is not null && endpoint is null && cid is null && string.Equals(enclaveName, Simulation.EnclaveSimulation.EnclaveName, StringComparison.OrdinalIgnoreCase))
+            {
+                return EnclaveEndpoint.Parse(simulation.EnclaveEndpoint);
+            }
+
             if (endpoint is not null)
             {
                 if (cid is not null || enclaveName is not null)
