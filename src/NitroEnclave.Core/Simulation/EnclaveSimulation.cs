@@ -99,6 +99,9 @@ public sealed class EnclaveSimulation : IDisposable
 
     public bool IsRunning => !_kms.HasExited && !_enclave.HasExited;
 
+    /// <summary>Where the two servers listen and the key; never the credentials' secret.</summary>
+    public override string ToString() => $"enclave {EnclaveEndpoint}, KMS {KmsEndpoint}, key {KeyAlias}{(DebugMode ? " (debug mode)" : string.Empty)}";
+
     public static EnclaveSimulation Start(EnclaveSimulationOptions options, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(options);
