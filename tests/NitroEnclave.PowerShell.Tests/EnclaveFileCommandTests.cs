@@ -459,7 +459,7 @@ public sealed class EnclaveFileCommandTests(EnclaveFileKmsFixture kms) : IClassF
     }
 
     [Fact]
-    public void The_table_view_shows_the_file_the_suite_the_sizes_and_the_context()
+    public void The_list_view_shows_the_file_the_suite_the_sizes_and_the_context()
     {
         var a = WriteFile("a.txt", Encoding.UTF8.GetBytes("alpha"));
 

@@ -212,7 +212,10 @@ public sealed class KmsEnclavePolicyCommandTests(LocalKmsFixture kms) : IClassFi
         Assert.Equal(new[] { new string('8', 96) }, ((IEnumerable<string>)allowPcr8.Properties["Values"].Value).ToArray());
         Assert.Equal(new[] { LocalKmsFixture.ParentArn }, ((IEnumerable<string>)allowPcr8.Properties["Principals"].Value).ToArray());
         Assert.Equal(new[] { "kms:Decrypt", "kms:GenerateDataKey", "kms:GenerateRandom" }, ((IEnumerable<string>)allowPcr8.Properties["Actions"].Value).ToArray());
-        Assert.Contains("Deny NitroEnclaveDenyUnattestedDecryptPCR8: kms:RecipientAttestation:PCR8 StringNotEqualsIgnoreCase 888", got.FormattedText, StringComparison.Ordinal);
+        // The view: each pinned measurement whole on its own line, one line a statement.
+        var text = System.Text.RegularExpressions.Regex.Replace(got.FormattedText, "\u001b\\[[0-9;]*m", string.Empty);
+        Assert.Matches("PCR8 +: " + new string('8', 96), text);
+        Assert.Contains("Deny NitroEnclaveDenyUnattestedDecryptPCR8: PCR8 (StringNotEqualsIgnoreCase)", text, StringComparison.Ordinal);
 
         var removed = Run("Set-KmsEnclavePolicy -KeyId $k -Remove @aws -Confirm:$false -PassThru", ("k", keyId)).AssertNoErrors();
 

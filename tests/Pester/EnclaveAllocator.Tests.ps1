@@ -5,21 +5,6 @@ BeforeAll {
     Import-Module (Get-TestModulePath) -Force
     $repoRoot = Split-Path (Split-Path $PSScriptRoot -Parent) -Parent
     $defaultFile = Join-Path $repoRoot 'tests/data/allocator/allocator.default.yaml'
-
-    function New-FakeSysTree {
-        # 8 CPUs: 4 cores of 2 threads, thread k of core c is CPU c + 4k (CPU 0 shares its core with CPU 4).
-        param([string] $Root)
-        $cpuDir = Join-Path $Root 'sys/devices/system/cpu'
-        New-Item -ItemType Directory -Path $cpuDir -Force | Out-Null
-        Set-Content -Path (Join-Path $cpuDir 'online') -Value '0-7'
-        foreach ($cpu in 0..7) {
-            $core = $cpu % 4
-            New-Item -ItemType Directory -Path (Join-Path $cpuDir "cpu$cpu/topology") -Force | Out-Null
-            New-Item -ItemType Directory -Path (Join-Path $cpuDir "cpu$cpu/node0") -Force | Out-Null
-            Set-Content -Path (Join-Path $cpuDir "cpu$cpu/topology/thread_siblings_list") -Value "$core,$($core + 4)"
-        }
-        $Root
-    }
 }
 
 Describe 'Get-EnclaveAllocator' {

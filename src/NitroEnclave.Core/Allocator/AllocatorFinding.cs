@@ -1,3 +1,5 @@
+using System.Globalization;
+
 namespace NitroEnclave.Allocator;
 
 public enum AllocatorFindingSeverity
@@ -63,4 +65,24 @@ public sealed class AllocatorSettings
 
     /// <summary>The copy of the previous file this call made; null when nothing was written.</summary>
     public string? BackupPath { get; }
+
+    /// <summary>For example "/etc/nitro_enclaves/allocator.yaml: memory_mib 512, cpu_count 2, 1 finding".</summary>
+    public override string ToString()
+    {
+        var parts = new List<string> { "memory_mib " + Show(MemoryMiB) };
+        if (CpuCount is not null || CpuPool is null)
+        {
+            parts.Add("cpu_count " + Show(CpuCount));
+        }
+
+        if (CpuPool is not null)
+        {
+            parts.Add("cpu_pool " + CpuPool);
+        }
+
+        parts.Add(Findings.Count == 1 ? "1 finding" : Findings.Count.ToString(CultureInfo.InvariantCulture) + " findings");
+        return $"{Path ?? "allocator.yaml"}: {string.Join(", ", parts)}";
+
+        static string Show(int? value) => value?.ToString(CultureInfo.InvariantCulture) ?? "unset";
+    }
 }

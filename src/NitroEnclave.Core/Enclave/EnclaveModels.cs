@@ -57,6 +57,10 @@ public sealed class EnclaveInfo
 
     /// <summary>True for the enclave an Start-EnclaveSimulation runs: a process on this machine, not a Nitro enclave.</summary>
     public bool IsSimulated => Endpoint is not null;
+
+    /// <summary>For example "model i-0abc12345def67890-enc0123456789abcdef (CID 16, RUNNING)": the id whole, as Stop-Enclave takes it.</summary>
+    public override string ToString() =>
+        FormattableString.Invariant($"{(EnclaveName is null ? string.Empty : EnclaveName + " ")}{EnclaveID} ({(IsSimulated ? Endpoint : $"CID {EnclaveCID}")}{(State is null ? string.Empty : ", " + State)}{(IsDebugMode ? ", debug mode" : string.Empty)})");
 }
 
 /// <summary>The result of nitro-cli terminate-enclave for one enclave.</summary>
@@ -74,6 +78,8 @@ public sealed class EnclaveTermination
     public string EnclaveID { get; }
 
     public bool Terminated { get; }
+
+    public override string ToString() => $"{(EnclaveName is null ? string.Empty : EnclaveName + " ")}{EnclaveID} {(Terminated ? "terminated" : "not terminated")}";
 }
 
 /// <summary>What run-enclave needs; MemoryMiB null means the smallest size the image accepts.</summary>

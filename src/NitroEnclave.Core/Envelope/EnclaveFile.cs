@@ -46,6 +46,9 @@ public sealed class ProtectedFile
 
     /// <summary>The caller's encryption context, sorted; the SDK's reserved aws-crypto-* entries are left out.</summary>
     public IReadOnlyDictionary<string, string> EncryptionContext { get; }
+
+    /// <summary>The file written, as a FileInfo converts to its path (so the object works where a path is expected).</summary>
+    public override string ToString() => Destination;
 }
 
 /// <summary>What Unprotect-EnclaveFile wrote for one file.</summary>
@@ -82,6 +85,9 @@ public sealed class UnprotectedFile
 
     /// <summary>The message's encryption context, sorted, without the SDK's reserved aws-crypto-* entries.</summary>
     public IReadOnlyDictionary<string, string> EncryptionContext { get; }
+
+    /// <summary>The file written, as a FileInfo converts to its path.</summary>
+    public override string ToString() => Destination;
 }
 
 /// <summary>

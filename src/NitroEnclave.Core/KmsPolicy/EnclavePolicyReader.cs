@@ -35,6 +35,9 @@ public sealed class EnclavePolicyCondition
 
     /// <summary>True when the statement is one Set-KmsEnclavePolicy writes.</summary>
     public bool IsProjectStatement => EnclavePolicyStatements.IsProjectSid(Sid);
+
+    /// <summary>For example "Allow NitroEnclaveAllowAttestedDecrypt: kms:RecipientAttestation:PCR0 StringEqualsIgnoreCase 0f3a...", the values whole.</summary>
+    public override string ToString() => $"{Effect} {Sid ?? "(no Sid)"}: {ConditionKey} {Operator} {string.Join(", ", Values)}";
 }
 
 /// <summary>Lists the enclave attestation conditions (kms:RecipientAttestation:*) of every statement of a key policy.</summary>

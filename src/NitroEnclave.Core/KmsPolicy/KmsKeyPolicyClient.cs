@@ -32,6 +32,13 @@ public sealed class KmsEnclavePolicy
 
     /// <summary>True when the policy holds the statements Set-KmsEnclavePolicy writes.</summary>
     public bool HasEnclaveStatements => Conditions.Any(c => c.IsProjectStatement);
+
+    /// <summary>For example "arn:aws:kms:...:key/... (conditions on PCR0, PCR1, PCR2)".</summary>
+    public override string ToString()
+    {
+        var keys = Conditions.Select(c => c.ConditionKey.Replace(PinnedMeasurements.ConditionKeyPrefix, string.Empty, StringComparison.Ordinal)).Distinct(StringComparer.Ordinal).ToArray();
+        return keys.Length == 0 ? $"{KeyArn} (no attestation conditions)" : $"{KeyArn} (conditions on {string.Join(", ", keys)})";
+    }
 }
 
 /// <summary>What Set-KmsEnclavePolicy did or would do to one key.</summary>

@@ -24,6 +24,8 @@ public sealed class EnclaveAttestation
 
     public DateTimeOffset RetrievedAt { get; }
 
+    public override string ToString() => FormattableString.Invariant($"{Document.Length}-byte attestation document from {Endpoint} at {RetrievedAt:u}");
+
     /// <summary>
     /// Asks the server for a document bound to a fresh 32-byte random nonce and checks that the document carries it,
     /// so a replayed or substituted document is caught here.

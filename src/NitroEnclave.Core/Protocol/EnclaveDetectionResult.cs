@@ -31,4 +31,17 @@ public sealed class EnclaveDetectionResult
     public IReadOnlyDictionary<string, double> Timings { get; }
 
     public string Endpoint { get; }
+
+    /// <summary>For example "air-show.jpg.enc: 5 objects (airplane x4, person x1)".</summary>
+    public override string ToString()
+    {
+        var file = System.IO.Path.GetFileName(Path);
+        if (Objects.Count == 0)
+        {
+            return $"{file}: no objects";
+        }
+
+        var counts = Objects.GroupBy(o => o.Label, StringComparer.Ordinal).Select(g => FormattableString.Invariant($"{g.Key} x{g.Count()}"));
+        return FormattableString.Invariant($"{file}: {Objects.Count} object{(Objects.Count == 1 ? string.Empty : "s")} ({string.Join(", ", counts)})");
+    }
 }

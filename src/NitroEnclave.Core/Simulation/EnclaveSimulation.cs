@@ -141,6 +141,9 @@ public sealed class EnclaveSimulation : IDisposable
     /// <summary>The id of the simulated enclave served by process <paramref name="processId"/>.</summary>
     public static string SimulatedEnclaveId(int processId) => $"{EnclaveIdPrefix}{processId:x16}";
 
+    /// <summary>Where the two servers listen and the key; never the credentials' secret.</summary>
+    public override string ToString() => $"enclave {EnclaveEndpoint}, KMS {KmsEndpoint}, key {KeyAlias}{(DebugMode ? " (debug mode)" : string.Empty)}";
+
     public static EnclaveSimulation Start(EnclaveSimulationOptions options, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(options);

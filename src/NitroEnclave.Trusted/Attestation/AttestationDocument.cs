@@ -79,6 +79,8 @@ public sealed class AttestationDocument
     /// <summary>The PCR value at <paramref name="index"/> as lowercase hex, or null when the document has none.</summary>
     public string? GetPcrHex(int index) => PcrHex.TryGetValue(index, out var hex) ? hex : null;
 
+    public override string ToString() => FormattableString.Invariant($"{ModuleId} at {Timestamp:u}{(IsDebugMode ? " (debug mode)" : string.Empty)}");
+
     /// <summary>Parses a document from its CBOR encoding; any malformation raises <see cref="AttestationErrors.Malformed"/>.</summary>
     public static AttestationDocument Parse(ReadOnlyMemory<byte> encoded)
     {

@@ -46,6 +46,9 @@ public sealed class EnclaveMeasurements
 
         return map;
     }
+
+    /// <summary>PCR0 whole: the value that identifies the image (a cut hash cannot be checked).</summary>
+    public override string ToString() => $"PCR0 {PCR0}";
 }
 
 public enum EifSectionType : ushort
@@ -78,6 +81,8 @@ public sealed class EnclaveImageSection
 
     /// <summary>Size of the section's data, without its header.</summary>
     public long Size { get; }
+
+    public override string ToString() => FormattableString.Invariant($"{Index}: {Type}, {Size} bytes at {Offset}");
 }
 
 /// <summary>The build metadata nitro-cli stores in an EIF (version 4 and later).</summary>
@@ -185,4 +190,7 @@ public sealed class EnclaveImage
     public string? CustomMetadata { get; }
 
     public IReadOnlyList<EnclaveImageSection> Sections { get; }
+
+    public override string ToString() =>
+        FormattableString.Invariant($"{System.IO.Path.GetFileName(Path) ?? "EIF"}: EIF version {EifVersion}{(Architecture.Length == 0 ? string.Empty : " " + Architecture)}, {Sections.Count} sections{(IsSigned ? ", signed" : string.Empty)}");
 }

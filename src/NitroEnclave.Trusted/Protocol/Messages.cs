@@ -121,6 +121,9 @@ public sealed class DetectedObject
     public BoundingBox Box { get; }
 
     public BoundingBox PixelBox { get; }
+
+    /// <summary>For example "airplane 0.91 (12, 40)-(212, 120)": label, score and box in pixels.</summary>
+    public override string ToString() => FormattableString.Invariant($"{Label} {Score:0.00} {PixelBox}");
 }
 
 /// <summary>The server's answer to Detect.</summary>
