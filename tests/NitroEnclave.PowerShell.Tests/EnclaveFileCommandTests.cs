@@ -18,12 +18,14 @@ public sealed class EnclaveFileKmsFixture : IDisposable
 {
     public const string ParentArn = "arn:aws:iam::111122223333:role/Parent";
 
+    // The server belongs to this session and stops when the fixture closes it.
+    private readonly ModuleHost.ModuleSession _session = ModuleHost.OpenSession();
     private readonly DirectoryInfo _dir = Directory.CreateTempSubdirectory("enclavefile-kms-");
 
     public EnclaveFileKmsFixture()
     {
         var vars = new Dictionary<string, object?> { ["d"] = Path.Combine(_dir.FullName, "data"), ["parent"] = ParentArn };
-        var result = ModuleHost.Run("Start-LocalKms -DataPath $d; Add-LocalKmsPrincipal -DataPath $d -Arn $parent", vars).AssertNoErrors();
+        var result = _session.Run("Start-LocalKms -DataPath $d; Add-LocalKmsPrincipal -DataPath $d -Arn $parent", vars).AssertNoErrors();
         var instance = result.Output[0];
         var parent = result.Output[1];
         Endpoint = (Uri)instance.Properties["Endpoint"].Value;
@@ -77,12 +79,7 @@ public sealed class EnclaveFileKmsFixture : IDisposable
     public void Dispose()
     {
         Admin.Dispose();
-        using (var process = Process.GetProcessById(ProcessId))
-        {
-            process.Kill();
-            process.WaitForExit();
-        }
-
+        _session.Dispose();
         _dir.Delete(recursive: true);
     }
 

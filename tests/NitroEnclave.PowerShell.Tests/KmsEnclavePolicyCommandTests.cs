@@ -11,6 +11,8 @@ public sealed class LocalKmsFixture : IDisposable
 {
     public const string ParentArn = "arn:aws:iam::111122223333:role/Parent";
 
+    // The server belongs to this session and stops when the fixture closes it.
+    private readonly ModuleHost.ModuleSession _session = ModuleHost.OpenSession();
     private readonly DirectoryInfo _dir = Directory.CreateTempSubdirectory("kmspolicy-ps-");
 
     public LocalKmsFixture()
@@ -19,7 +21,7 @@ public sealed class LocalKmsFixture : IDisposable
         var rootPath = Path.Combine(_dir.FullName, "root.pem");
         File.WriteAllText(rootPath, Attestation.RootPem());
         var vars = new Dictionary<string, object?> { ["d"] = Path.Combine(_dir.FullName, "data"), ["root"] = rootPath, ["parent"] = ParentArn };
-        var result = ModuleHost.Run("Start-LocalKms -DataPath $d -TrustedRootPath $root; Add-LocalKmsPrincipal -DataPath $d -Arn $parent", vars).AssertNoErrors();
+        var result = _session.Run("Start-LocalKms -DataPath $d -TrustedRootPath $root; Add-LocalKmsPrincipal -DataPath $d -Arn $parent", vars).AssertNoErrors();
         var instance = result.Output[0];
         var parent = result.Output[1];
         Endpoint = (Uri)instance.Properties["Endpoint"].Value;
@@ -54,12 +56,7 @@ public sealed class LocalKmsFixture : IDisposable
         Admin.Dispose();
         Parent.Dispose();
         Attestation.Dispose();
-        using (var process = Process.GetProcessById(ProcessId))
-        {
-            process.Kill();
-            process.WaitForExit();
-        }
-
+        _session.Dispose();
         _dir.Delete(recursive: true);
     }
 }

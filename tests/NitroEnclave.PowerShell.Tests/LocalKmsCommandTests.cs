@@ -33,7 +33,8 @@ public sealed class LocalKmsCommandTests : IDisposable
     [Fact]
     public async Task Start_LocalKms_returns_a_ready_server_and_Stop_LocalKms_stops_it_from_the_pipeline()
     {
-        var started = ModuleHost.Run("Start-LocalKms -Port 0 -DataPath $d", Vars()).AssertNoErrors();
+        using var session = ModuleHost.OpenSession();
+        var started = session.Run("Start-LocalKms -Port 0 -DataPath $d", Vars()).AssertNoErrors();
         var instance = Assert.Single(started.Output);
         Assert.Equal("NitroEnclave.Kms.LocalKmsInstance", instance.BaseObject.GetType().FullName);
         var endpoint = (Uri)instance.Properties["Endpoint"].Value;
@@ -52,12 +53,12 @@ public sealed class LocalKmsCommandTests : IDisposable
             Assert.Equal(400, status);
             Assert.Contains("MissingAuthenticationTokenException", body, StringComparison.Ordinal);
 
-            var added = ModuleHost.Run("$kms | Add-LocalKmsPrincipal -Arn 'arn:aws:iam::111122223333:role/Parent'", Vars(("kms", instance))).AssertNoErrors();
+            var added = session.Run("$kms | Add-LocalKmsPrincipal -Arn 'arn:aws:iam::111122223333:role/Parent'", Vars(("kms", instance))).AssertNoErrors();
             var principal = Assert.Single(added.Output);
             Assert.Equal("arn:aws:iam::111122223333:role/Parent", principal.Properties["Arn"].Value);
             Assert.NotEqual(instance.Properties["AccessKey"].Value, principal.Properties["AccessKey"].Value);
 
-            ModuleHost.Run("$kms | Stop-LocalKms", Vars(("kms", instance))).AssertNoErrors();
+            session.Run("$kms | Stop-LocalKms", Vars(("kms", instance))).AssertNoErrors();
             Assert.True(Process.GetProcesses().All(p => p.Id != processId) || Process.GetProcessById(processId).HasExited);
         }
         finally
@@ -72,10 +73,10 @@ public sealed class LocalKmsCommandTests : IDisposable
             }
         }
 
-        // A second start on the same data path keeps the administrator.
+        // A second start on the same data path keeps the administrator; the server stops with the session that started it.
         var again = Assert.Single(ModuleHost.Run("Start-LocalKms -DataPath $d", Vars()).AssertNoErrors().Output);
         Assert.Equal(instance.Properties["AccessKey"].Value, again.Properties["AccessKey"].Value);
-        ModuleHost.Run("Stop-LocalKms -ProcessId $id", Vars(("id", again.Properties["ProcessId"].Value))).AssertNoErrors();
+        Assert.True(HasExited((int)again.Properties["ProcessId"].Value));
     }
 
     [Fact]
@@ -107,5 +108,18 @@ public sealed class LocalKmsCommandTests : IDisposable
         var result = ModuleHost.Run("Add-LocalKmsPrincipal -DataPath $d -Arn 'not-an-arn'", Vars());
         Assert.Equal(["LocalKmsCommandFailed"], result.ErrorIds);
         Assert.Contains("not an IAM user or role ARN", result.Errors[0].Exception.Message, StringComparison.Ordinal);
+    }
+
+    private static bool HasExited(int processId)
+    {
+        try
+        {
+            using var process = Process.GetProcessById(processId);
+            return process.HasExited;
+        }
+        catch (ArgumentException)
+        {
+            return true;
+        }
     }
 }

@@ -63,58 +63,82 @@ public static class ModuleHost
 
     public static string ModuleManifest { get; } = Path.Combine(RepositoryRoot, "out", "NitroEnclave", "NitroEnclave.psd1");
 
-    /// <summary>Runs <paramref name="script"/> after importing the module; variables are set in the session first.</summary>
+    /// <summary>Runs <paramref name="script"/> after importing the module, in a session of its own that closes after it.</summary>
     public static ScriptResult Run(string script, IDictionary<string, object?>? variables = null, bool importModule = true)
     {
-        var host = new CapturingHost();
-        var state = InitialSessionState.CreateDefault2();
-        using var runspace = RunspaceFactory.CreateRunspace(host, state);
-        runspace.Open();
-        foreach (var (name, value) in variables ?? new Dictionary<string, object?>())
+        using var session = OpenSession(importModule);
+        return session.Run(script, variables);
+    }
+
+    /// <summary>
+    /// A session that stays open across scripts, for fixtures whose servers must outlive one script: what a session
+    /// starts (a local KMS, a simulation) stops when it closes.
+    /// </summary>
+    public static ModuleSession OpenSession(bool importModule = true) => new(importModule);
+
+    public sealed class ModuleSession : IDisposable
+    {
+        private readonly CapturingHost _host = new();
+        private readonly Runspace _runspace;
+
+        internal ModuleSession(bool importModule)
         {
-            runspace.SessionStateProxy.SetVariable(name, value);
+            _runspace = RunspaceFactory.CreateRunspace(_host, InitialSessionState.CreateDefault2());
+            _runspace.Open();
+            if (importModule)
+            {
+                using var shell = System.Management.Automation.PowerShell.Create();
+                shell.Runspace = _runspace;
+                shell.AddCommand("Import-Module").AddParameter("Name", ModuleManifest).AddParameter("ErrorAction", "Stop").Invoke();
+            }
         }
 
-        using var shell = System.Management.Automation.PowerShell.Create();
-        shell.Runspace = runspace;
-        if (importModule)
+        /// <summary>Runs <paramref name="script"/>; variables are set in the session first.</summary>
+        public ScriptResult Run(string script, IDictionary<string, object?>? variables = null)
         {
-            shell.AddCommand("Import-Module").AddParameter("Name", ModuleManifest).AddParameter("ErrorAction", "Stop").Invoke();
+            foreach (var (name, value) in variables ?? new Dictionary<string, object?>())
+            {
+                _runspace.SessionStateProxy.SetVariable(name, value);
+            }
+
+            var textBefore = _host.Text.Length;
+            using var shell = System.Management.Automation.PowerShell.Create();
+            shell.Runspace = _runspace;
+            Collection<PSObject> output = [];
+            RuntimeException? terminating = null;
+            try
+            {
+                shell.AddScript(script);
+                output = shell.Invoke();
+            }
+            catch (RuntimeException ex)
+            {
+                terminating = ex;
+            }
+
+            var errors = shell.Streams.Error.ToList();
+            var warnings = shell.Streams.Warning.ToList();
+            var information = shell.Streams.Information.ToList();
+            var progress = shell.Streams.Progress.ToList();
+
             shell.Commands.Clear();
+            shell.Streams.ClearStreams();
+            shell.AddCommand("Out-Default");
+            shell.Invoke(output);
+
+            return new ScriptResult
+            {
+                Output = output,
+                Errors = errors,
+                Warnings = warnings,
+                Information = information,
+                Progress = progress,
+                FormattedText = _host.Text[textBefore..],
+                Terminating = terminating,
+            };
         }
 
-        Collection<PSObject> output = [];
-        RuntimeException? terminating = null;
-        try
-        {
-            shell.AddScript(script);
-            output = shell.Invoke();
-        }
-        catch (RuntimeException ex)
-        {
-            terminating = ex;
-        }
-
-        var errors = shell.Streams.Error.ToList();
-        var warnings = shell.Streams.Warning.ToList();
-        var information = shell.Streams.Information.ToList();
-        var progress = shell.Streams.Progress.ToList();
-
-        shell.Commands.Clear();
-        shell.Streams.ClearStreams();
-        shell.AddCommand("Out-Default");
-        shell.Invoke(output);
-
-        return new ScriptResult
-        {
-            Output = output,
-            Errors = errors,
-            Warnings = warnings,
-            Information = information,
-            Progress = progress,
-            FormattedText = host.Text,
-            Terminating = terminating,
-        };
+        public void Dispose() => _runspace.Dispose();
     }
 
     private static string FindRepositoryRoot()

@@ -30,6 +30,9 @@ public sealed class EnclaveSimulationOptions
 
     public string KeyAlias { get; init; } = "alias/nitroenclave-simulation";
 
+    /// <summary>How many enclave servers to start (a fleet shares the local KMS and the simulated chain).</summary>
+    public int EnclaveCount { get; init; } = 1;
+
     public TimeSpan StartTimeout { get; init; } = TimeSpan.FromSeconds(60);
 }
 
@@ -40,19 +43,20 @@ public sealed class EnclaveSimulationOptions
 public sealed class EnclaveSimulation : IDisposable
 {
     private readonly ReadyProcess _kms;
-    private readonly ReadyProcess _enclave;
+    private readonly IReadOnlyList<ReadyProcess> _enclaves;
 
-    private EnclaveSimulation(ReadyProcess kms, ReadyProcess enclave, EnclaveSimulationOptions options, string keyArn, string rootCertificatePath, string kmsLog, string enclaveLog)
+    private EnclaveSimulation(ReadyProcess kms, IReadOnlyList<ReadyProcess> enclaves, EnclaveSimulationOptions options, string keyArn, string rootCertificatePath, string kmsLog)
     {
         _kms = kms;
-        _enclave = enclave;
+        _enclaves = enclaves;
         var kmsReady = kms.Ready;
-        var enclaveReady = enclave.Ready;
+        var enclaveReady = enclaves[0].Ready;
         KmsEndpoint = kmsReady.GetProperty("Endpoint").GetString()!;
         Region = kmsReady.GetProperty(nameof(Region)).GetString()!;
         var accessKey = kmsReady.GetProperty("AccessKeyId").GetString()!;
         Credential = new AwsKeyCredential(new AwsKeys(accessKey, LocalKmsProcess.ReadAdminSecret(Path.Combine(options.DataPath, "kms"), accessKey)));
-        EnclaveEndpoint = enclaveReady.GetProperty("endpoint").GetString()!;
+        // Arrays, so PowerShell indexes them ($sim.EnclaveProcessIds[1]).
+        EnclaveEndpoints = enclaves.Select(e => e.Ready.GetProperty("endpoint").GetString()!).ToArray();
         var pcrs = enclaveReady.GetProperty("pcrs");
         Pcrs = new EnclaveMeasurements(options.ImagePath, pcrs.GetProperty("PCR0").GetString()!, pcrs.GetProperty("PCR1").GetString()!, pcrs.GetProperty("PCR2").GetString()!, null, null);
         KeyArn = keyArn;
@@ -60,11 +64,15 @@ public sealed class EnclaveSimulation : IDisposable
         DebugMode = options.DebugMode;
         DataPath = options.DataPath;
         RootCertificatePath = rootCertificatePath;
-        LogFiles = [kmsLog, enclaveLog];
+        LogFiles = [kmsLog, .. enclaves.Select(e => e.LogPath!)];
         StartedAt = DateTimeOffset.Now;
     }
 
-    public string EnclaveEndpoint { get; }
+    /// <summary>The first enclave server's endpoint (the only one unless -EnclaveCount was given).</summary>
+    public string EnclaveEndpoint => EnclaveEndpoints[0];
+
+    /// <summary>Every enclave server's endpoint: pass them all to Invoke-EnclaveDetection -Endpoint for a fleet.</summary>
+    public IReadOnlyList<string> EnclaveEndpoints { get; }
 
     public string KmsEndpoint { get; }
 
@@ -94,11 +102,14 @@ public sealed class EnclaveSimulation : IDisposable
 
     public int KmsProcessId => _kms.ProcessId;
 
-    public int EnclaveProcessId => _enclave.ProcessId;
+    public int EnclaveProcessId => _enclaves[0].ProcessId;
+
+    public IReadOnlyList<int> EnclaveProcessIds => _enclaves.Select(e => e.ProcessId).ToArray();
 
     public DateTimeOffset StartedAt { get; }
 
-    public bool IsRunning => !_kms.HasExited && !_enclave.HasExited;
+    /// <summary>The local KMS and at least one enclave server still run.</summary>
+    public bool IsRunning => !_kms.HasExited && _enclaves.Any(e => !e.HasExited);
 
     /// <summary>The name Get-Enclave lists the simulated enclave under.</summary>
     public const string EnclaveName = "simulation";
@@ -107,35 +118,36 @@ public sealed class EnclaveSimulation : IDisposable
     public const string EnclaveIdPrefix = "i-simulation-enc";
 
     /// <summary>
-    /// The simulated enclave as Get-Enclave lists it. The id has the shape of a real one (i-…-enc…) so scripts that
-    /// parse ids keep working; the CID is 0 (no vsock here: Endpoint says where it listens); the CPUs and memory are
-    /// the machine's and the server's resident memory, since nothing is carved out for it.
+    /// The simulated enclaves as Get-Enclave lists them: "simulation", then "simulation-2" and on for a fleet. Ids
+    /// have the shape of real ones (i-…-enc…) so scripts that parse ids keep working; the CID is 0 (no vsock here:
+    /// Endpoint says where each listens); CPUs and memory are the machine's and the server's resident memory, since
+    /// nothing is carved out for them.
     /// </summary>
-    public EnclaveInfo DescribeEnclave()
-    {
-        long residentMiB = 0;
-        try
-        {
-            using var server = System.Diagnostics.Process.GetProcessById(EnclaveProcessId);
-            residentMiB = server.WorkingSet64 / (1024 * 1024);
-        }
-        catch (ArgumentException)
-        {
-            // It exited: State says so.
-        }
-
-        return new EnclaveInfo(
-            EnclaveName,
-            SimulatedEnclaveId(EnclaveProcessId),
-            EnclaveProcessId,
+    public IReadOnlyList<EnclaveInfo> DescribeEnclaves() =>
+        [.. _enclaves.Select((server, index) => new EnclaveInfo(
+            index == 0 ? EnclaveName : $"{EnclaveName}-{index + 1}",
+            SimulatedEnclaveId(server.ProcessId),
+            server.ProcessId,
             0,
             Environment.ProcessorCount,
             Enumerable.Range(0, Environment.ProcessorCount).ToList(),
-            residentMiB,
-            IsRunning ? "RUNNING" : "EMPTY",
+            ResidentMiB(server.ProcessId),
+            server.HasExited ? "EMPTY" : "RUNNING",
             DebugMode ? "DEBUG_MODE" : "NONE",
             Pcrs,
-            EnclaveEndpoint);
+            EnclaveEndpoints[index]))];
+
+    private static long ResidentMiB(int processId)
+    {
+        try
+        {
+            using var server = System.Diagnostics.Process.GetProcessById(processId);
+            return server.WorkingSet64 / (1024 * 1024);
+        }
+        catch (ArgumentException)
+        {
+            return 0;
+        }
     }
 
     /// <summary>The id of the simulated enclave served by process <paramref name="processId"/>.</summary>
@@ -159,43 +171,47 @@ public sealed class EnclaveSimulation : IDisposable
         }
 
         var kmsLog = Path.Combine(logs, "localkms.log");
-        var enclaveLog = Path.Combine(logs, "enclavehost.log");
         var kms = ReadyProcess.Start(
             LocalKmsProcess.StartInfo(Path.Combine(options.ModuleDirectory, "localkms"), ["serve", "--data-path", Path.Combine(options.DataPath, "kms"), "--port", "0", "--trust-root", rootCertificate]),
             kmsLog,
             options.StartTimeout,
             cancellationToken);
+        var enclaves = new List<ReadyProcess>();
         try
         {
-            var listen = options.UnixSocket ? "unix:" + Path.Combine(options.DataPath, "enclave.sock") : "tcp://127.0.0.1:0";
-            List<string> arguments = ["serve", "--listen", listen, "--nsm", "simulated", "--nsm-state", nsmState, "--kms-endpoint", kms.Ready.GetProperty("Endpoint").GetString()!];
-            if (options.DebugMode)
+            for (var index = 0; index < Math.Max(1, options.EnclaveCount); index++)
             {
-                arguments.Add("--debug-mode");
+                // The first server keeps the names it always had; the others are numbered from 2.
+                var suffix = index == 0 ? string.Empty : $"-{index + 1}";
+                enclaves.Add(StartEnclaveServer(options, nsmState, kms.Ready.GetProperty("Endpoint").GetString()!, $"enclave{suffix}.sock", Path.Combine(logs, $"enclavehost{suffix}.log"), cancellationToken));
             }
 
-            if (options.ImagePath is not null)
-            {
-                arguments.AddRange(["--pcrs-from-eif", options.ImagePath]);
-            }
-
-            var enclave = ReadyProcess.Start(ManagedProgram.StartInfo(Path.Combine(options.ModuleDirectory, "enclavehost"), "EnclaveHost", arguments), enclaveLog, options.StartTimeout, cancellationToken);
-            try
-            {
-                var keyArn = EnsureKey(kms, options, cancellationToken);
-                return new EnclaveSimulation(kms, enclave, options, keyArn, rootCertificate, kmsLog, enclaveLog);
-            }
-            catch
-            {
-                enclave.Dispose();
-                throw;
-            }
+            var keyArn = EnsureKey(kms, options, cancellationToken);
+            return new EnclaveSimulation(kms, enclaves, options, keyArn, rootCertificate, kmsLog);
         }
         catch
         {
+            enclaves.ForEach(e => e.Dispose());
             kms.Dispose();
             throw;
         }
+    }
+
+    private static ReadyProcess StartEnclaveServer(EnclaveSimulationOptions options, string nsmState, string kmsEndpoint, string socketName, string logPath, CancellationToken cancellationToken)
+    {
+        var listen = options.UnixSocket ? "unix:" + Path.Combine(options.DataPath, socketName) : "tcp://127.0.0.1:0";
+        List<string> arguments = ["serve", "--listen", listen, "--nsm", "simulated", "--nsm-state", nsmState, "--kms-endpoint", kmsEndpoint];
+        if (options.DebugMode)
+        {
+            arguments.Add("--debug-mode");
+        }
+
+        if (options.ImagePath is not null)
+        {
+            arguments.AddRange(["--pcrs-from-eif", options.ImagePath]);
+        }
+
+        return ReadyProcess.Start(ManagedProgram.StartInfo(Path.Combine(options.ModuleDirectory, "enclavehost"), "EnclaveHost", arguments), logPath, options.StartTimeout, cancellationToken);
     }
 
     /// <summary>The connection settings the module's KMS cmdlets use to reach the simulation's KMS as its administrator.</summary>
@@ -208,10 +224,14 @@ public sealed class EnclaveSimulation : IDisposable
         CredentialSource = "the enclave simulation",
     };
 
-    /// <summary>Stops both servers: the enclave server finishes requests in flight first.</summary>
+    /// <summary>Stops the servers: each enclave server finishes requests in flight first.</summary>
     public void Dispose()
     {
-        _enclave.Dispose();
+        foreach (var enclave in _enclaves)
+        {
+            enclave.Dispose();
+        }
+
         _kms.Dispose();
     }
 

@@ -146,7 +146,7 @@ internal static class RunningEnclaves
         var running = new List<EnclaveInfo>();
         if (SimulationRegistry.Current(System.Management.Automation.Runspaces.Runspace.DefaultRunspace) is { IsRunning: true } simulation)
         {
-            running.Add(simulation.DescribeEnclave());
+            running.AddRange(simulation.DescribeEnclaves());
         }
 
         try

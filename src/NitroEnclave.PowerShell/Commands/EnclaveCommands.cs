@@ -218,7 +218,7 @@ public sealed class GetEnclaveCommand : NitroCliCommandBase
         var simulation = SimulationRegistry.Current(Runspace.DefaultRunspace);
         if (simulation is not null)
         {
-            listed.Add(simulation.DescribeEnclave());
+            listed.AddRange(simulation.DescribeEnclaves());
         }
 
         // Where the simulation runs there is usually no nitro-cli: its enclave is then the only one to list.

@@ -17,7 +17,7 @@ public sealed class InvokeEnclaveDetectionCommand : AwsCmdlet
 
     private readonly Queue<(string Path, Task<EnclaveDetectionResult> Detection)> _pending = new();
     private SemaphoreSlim? _throttle;
-    private EnclaveClient? _client;
+    private EnclaveFleet? _fleet;
     private AwsCallerCredentials? _credentials;
     private DetectionRequestOptions? _options;
     private int _done;
@@ -34,19 +34,26 @@ public sealed class InvokeEnclaveDetectionCommand : AwsCmdlet
     [ValidateNotNullOrEmpty]
     public string[] LiteralPath { get; set; } = [];
 
-    /// <summary>tcp://HOST:PORT, unix:/path or vsock://CID:PORT. Start-EnclaveSimulation sets it as a session default.</summary>
+    /// <summary>
+    /// tcp://HOST:PORT, unix:/path or vsock://CID:PORT; several make a fleet: each file goes to the least busy, and one
+    /// that fails is retried on another. Start-EnclaveSimulation sets its servers as a session default.
+    /// </summary>
     [Parameter]
     [ValidateNotNullOrEmpty]
-    public string? Endpoint { get; set; }
+    public string[]? Endpoint { get; set; }
 
+    /// <summary>The vsock CIDs of one or more enclaves, for example (Get-Enclave).EnclaveCID.</summary>
     [Parameter]
+    [ValidateNotNullOrEmpty]
     [ValidateRange(4, uint.MaxValue)]
-    public uint? Cid { get; set; }
+    public uint[]? Cid { get; set; }
 
+    /// <summary>Names of running enclaves (wildcards allowed: * is every running enclave).</summary>
     [Parameter]
     [ValidateNotNullOrEmpty]
+    [SupportsWildcards]
     [ArgumentCompleter(typeof(EnclaveNameCompleter))]
-    public string? EnclaveName { get; set; }
+    public string[]? EnclaveName { get; set; }
 
     [Parameter]
     [ValidateRange(1, int.MaxValue)]
@@ -79,9 +86,9 @@ public sealed class InvokeEnclaveDetectionCommand : AwsCmdlet
 
     protected override void BeginProcessing()
     {
-        var endpoint = EnclaveTarget.Resolve(this, Endpoint, Cid, EnclaveName, Port, CancellationToken);
+        var endpoints = EnclaveTarget.ResolveAll(this, Endpoint, Cid, EnclaveName, Port, CancellationToken);
         // Files go over a few reused connections: a connect per file costs as much as a small image's transfer.
-        _client = new EnclaveClient(endpoint, TimeSpan.FromSeconds(TimeoutSec), reuseConnections: true) { Trace = RequestTrace };
+        _fleet = new EnclaveFleet([.. endpoints.Select(e => new EnclaveClient(e, TimeSpan.FromSeconds(TimeoutSec), reuseConnections: true) { Trace = RequestTrace })]);
         if (Class is { Length: > 0 })
         {
             ValidateClasses(Class);
@@ -105,7 +112,7 @@ public sealed class InvokeEnclaveDetectionCommand : AwsCmdlet
 
         _throttle = new SemaphoreSlim(ThrottleLimit);
         _options = new DetectionRequestOptions { MinScore = MinScore, MaxResults = MaxResults, Classes = Class ?? [] };
-        WriteVerbose($"Sending files to the enclave server at {endpoint}, {ThrottleLimit} at a time.");
+        WriteVerbose($"Sending files to the enclave server{(endpoints.Count > 1 ? "s" : string.Empty)} at {string.Join(", ", endpoints)}, {ThrottleLimit} at a time.");
     }
 
     /// <summary>A label the server's model lacks would only match nothing: refuse it before any file is sent.</summary>
@@ -114,11 +121,11 @@ public sealed class InvokeEnclaveDetectionCommand : AwsCmdlet
         ServerDescription description;
         try
         {
-            description = EnclaveTarget.Wait(_client!.DescribeAsync(CancellationToken), CancellationToken);
+            description = EnclaveTarget.Wait(_fleet!.RunAsync(client => client.DescribeAsync(CancellationToken), CancellationToken), CancellationToken).Result;
         }
         catch (NitroEnclaveException ex)
         {
-            ThrowTerminatingError(ToErrorRecord(ex, _client!.Endpoint.ToString()));
+            ThrowTerminatingError(ToErrorRecord(ex, string.Join(", ", _fleet!.Clients.Select(c => c.Endpoint))));
             throw;
         }
         finally
@@ -153,14 +160,14 @@ public sealed class InvokeEnclaveDetectionCommand : AwsCmdlet
         WriteFinished(wait: true);
         WriteRequestTrace();
         WriteProgress(new ProgressRecord(1, "Enclave detection", "Done") { RecordType = ProgressRecordType.Completed });
-        WriteVerbose($"{_done} files over {_client!.ConnectionsOpened} connections.");
+        WriteVerbose($"{_done} files over {_fleet!.Clients.Sum(c => c.ConnectionsOpened)} connections.");
     }
 
     protected override void Dispose(bool disposing)
     {
         if (disposing)
         {
-            _client?.Dispose();
+            _fleet?.Dispose();
         }
 
         base.Dispose(disposing);
@@ -198,15 +205,17 @@ public sealed class InvokeEnclaveDetectionCommand : AwsCmdlet
         try
         {
             var info = new FileInfo(file);
-            if (info.Length > _client!.MaxFrameSize - 4096)
+            var maxFrameSize = _fleet!.Clients[0].MaxFrameSize;
+            if (info.Length > maxFrameSize - 4096)
             {
-                throw new EnclaveProtocolException(ProtocolErrorCodes.PayloadTooLarge, $"The file is {info.Length:N0} bytes; the enclave accepts at most {_client.MaxFrameSize - 4096:N0}.");
+                throw new EnclaveProtocolException(ProtocolErrorCodes.PayloadTooLarge, $"The file is {info.Length:N0} bytes; the enclave accepts at most {maxFrameSize - 4096:N0}.");
             }
 
             var bytes = await File.ReadAllBytesAsync(file, CancellationToken).ConfigureAwait(false);
+            var request = new DetectRequest { EncryptedFile = bytes, Credentials = _credentials!, Options = _options! };
             var watch = Stopwatch.StartNew();
-            var response = await _client.DetectAsync(new DetectRequest { EncryptedFile = bytes, Credentials = _credentials!, Options = _options! }, CancellationToken).ConfigureAwait(false);
-            return new EnclaveDetectionResult(file, response, _client.Endpoint.ToString(), watch.Elapsed.TotalMilliseconds);
+            var (response, client) = await _fleet.RunAsync(c => c.DetectAsync(request, CancellationToken), CancellationToken).ConfigureAwait(false);
+            return new EnclaveDetectionResult(file, response, client.Endpoint.ToString(), watch.Elapsed.TotalMilliseconds);
         }
         finally
         {

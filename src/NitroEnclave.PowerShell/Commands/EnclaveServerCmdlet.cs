@@ -12,47 +12,67 @@ internal static class EnclaveTarget
 {
     public static EnclaveEndpoint Resolve(Cmdlet cmdlet, string? endpoint, uint? cid, string? enclaveName, int port, CancellationToken cancellationToken)
     {
+        var all = ResolveAll(cmdlet, endpoint is null ? null : [endpoint], cid is null ? null : [cid.Value], enclaveName is null ? null : [enclaveName], port, cancellationToken);
+        if (all.Count > 1)
+        {
+            cmdlet.ThrowTerminatingError(NitroEnclaveCmdlet.ToErrorRecord(new NitroEnclaveException(EnclaveLocator.Ambiguous, ErrorKind.InvalidArgument,
+                $"'{enclaveName}' names {all.Count} enclaves ({string.Join(", ", all)}); this command talks to one."), enclaveName));
+        }
+
+        return all[0];
+    }
+
+    /// <summary>
+    /// The endpoints -Endpoint, -Cid or -EnclaveName name (one kind of them, each possibly several), or the only running
+    /// enclave when none is given. The simulation's enclaves are found by name like nitro-cli's ("simulation",
+    /// "simulation-2", or "simulation*" for all of them).
+    /// </summary>
+    public static IReadOnlyList<EnclaveEndpoint> ResolveAll(Cmdlet cmdlet, IReadOnlyList<string>? endpoints, IReadOnlyList<uint>? cids, IReadOnlyList<string>? enclaveNames, int port, CancellationToken cancellationToken)
+    {
         try
         {
-            // The simulation's session default -Endpoint yields to an enclave named on the command line, as its
-            // default -Credential yields to explicit credentials; -EnclaveName simulation is its enclave.
+            // The simulation's session default -Endpoint yields to enclaves named on the command line, as its default
+            // -Credential yields to explicit credentials.
             var simulation = SimulationRegistry.Current(System.Management.Automation.Runspaces.Runspace.DefaultRunspace);
-            if (simulation is not null && endpoint == simulation.EnclaveEndpoint && (cid is not null || enclaveName is not null))
+            if (simulation is not null && endpoints is not null && IsSimulationDefault(endpoints, simulation) && (cids is not null || enclaveNames is not null))
             {
-                endpoint = null;
+                endpoints = null;
             }
 
-            if (simulation is not null && endpoint is null && cid is null && string.Equals(enclaveName, Simulation.EnclaveSimulation.EnclaveName, StringComparison.OrdinalIgnoreCase))
+            if (new object?[] { endpoints, cids, enclaveNames }.Count(given => given is not null) > 1)
             {
-                return EnclaveEndpoint.Parse(simulation.EnclaveEndpoint);
+                throw new NitroEnclaveException("EndpointConflict", ErrorKind.InvalidArgument, "Give either -Endpoint, or -Cid, or -EnclaveName, not several.");
             }
 
-            if (endpoint is not null)
+            if (endpoints is not null)
             {
-                if (cid is not null || enclaveName is not null)
-                {
-                    throw new NitroEnclaveException("EndpointConflict", ErrorKind.InvalidArgument, "Give either -Endpoint, or -Cid, or -EnclaveName, not several.");
-                }
-
-                return EnclaveEndpoint.Parse(endpoint);
+                return [.. endpoints.Distinct(StringComparer.Ordinal).Select(EnclaveEndpoint.Parse)];
             }
 
-            if (cid is { } vsockCid)
+            if (cids is not null)
             {
-                return enclaveName is null
-                    ? EnclaveEndpoint.Vsock(vsockCid, port)
-                    : throw new NitroEnclaveException("EndpointConflict", ErrorKind.InvalidArgument, "Give either -Cid or -EnclaveName, not both.");
+                return [.. cids.Distinct().Select(c => EnclaveEndpoint.Vsock(c, port))];
             }
 
-            cmdlet.WriteVerbose("Looking for the enclave with nitro-cli describe-enclaves.");
-            return EnclaveLocator.Locate(NitroCli.Locate().DescribeEnclaves(cancellationToken), enclaveName, port);
+            // Beside a simulation there is usually no nitro-cli: its enclaves are then the only ones (as in Get-Enclave).
+            var running = new List<EnclaveInfo>(simulation?.DescribeEnclaves() ?? []);
+            if (simulation is null || ExternalProcess.FindOnPath(NitroCli.ExecutableName) is not null)
+            {
+                cmdlet.WriteVerbose("Looking for the enclave with nitro-cli describe-enclaves.");
+                running.AddRange(NitroCli.Locate().DescribeEnclaves(cancellationToken));
+            }
+
+            return enclaveNames is null ? [EnclaveLocator.Locate(running, null, port)] : EnclaveLocator.LocateAll(running, enclaveNames, port);
         }
         catch (NitroEnclaveException ex)
         {
-            cmdlet.ThrowTerminatingError(NitroEnclaveCmdlet.ToErrorRecord(ex, endpoint ?? enclaveName ?? (object?)cid));
+            cmdlet.ThrowTerminatingError(NitroEnclaveCmdlet.ToErrorRecord(ex, (object?)endpoints ?? (object?)enclaveNames ?? cids));
             throw;
         }
     }
+
+    private static bool IsSimulationDefault(IReadOnlyList<string> endpoints, Simulation.EnclaveSimulation simulation) =>
+        endpoints.SequenceEqual(simulation.EnclaveEndpoints, StringComparer.Ordinal) || (endpoints.Count == 1 && endpoints[0] == simulation.EnclaveEndpoint);
 
     /// <summary>Runs an async call to completion on the pipeline thread; Ctrl+C (the cancellation token) stops the pipeline.</summary>
     public static T Wait<T>(Task<T> task, CancellationToken cancellationToken)

@@ -88,6 +88,11 @@ public sealed class StartEnclaveSimulationCommand : NitroEnclaveCmdlet
     [Parameter]
     public SwitchParameter DebugMode { get; set; }
 
+    /// <summary>How many enclave servers to start: a fleet Invoke-EnclaveDetection spreads files over.</summary>
+    [Parameter]
+    [ValidateRange(1, 16)]
+    public int EnclaveCount { get; set; } = 1;
+
     /// <summary>Report the PCRs of this enclave image instead of measuring the server and its model.</summary>
     [Parameter]
     [ValidateNotNullOrEmpty]
@@ -125,6 +130,7 @@ public sealed class StartEnclaveSimulationCommand : NitroEnclaveCmdlet
                     DebugMode = DebugMode,
                     ImagePath = imagePath,
                     KeyAlias = KeyAlias,
+                    EnclaveCount = EnclaveCount,
                 },
                 CancellationToken);
         }
@@ -167,7 +173,7 @@ public sealed class StartEnclaveSimulationCommand : NitroEnclaveCmdlet
             set[cmdlet + ":KeyId"] = simulation.KeyAlias;
         }
 
-        set["Invoke-EnclaveDetection:Endpoint"] = simulation.EnclaveEndpoint;
+        set["Invoke-EnclaveDetection:Endpoint"] = simulation.EnclaveEndpoints.Count == 1 ? simulation.EnclaveEndpoint : simulation.EnclaveEndpoints.ToArray();
         set["Get-EnclaveAttestation:Endpoint"] = simulation.EnclaveEndpoint;
         set["Test-EnclaveAttestation:TrustedRoot"] = simulation.RootCertificatePath;
         return set;
