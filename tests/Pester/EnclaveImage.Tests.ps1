@@ -39,7 +39,7 @@ Describe 'New-EnclaveImage -Reproducible' {
     }
 
     It 'builds without Docker or nitro-cli and returns what Get-EnclavePcr returns' {
-        $first | Should -BeOfType ([NitroEnclave.Eif.EnclaveMeasurements])
+        $first.PSObject.TypeNames | Should -Contain 'NitroEnclave.Eif.EnclaveMeasurements'
         $pcr = Get-EnclavePcr -Path (Join-Path $TestDrive 'first.eif')
         $first.PCR0 | Should -Be $pcr.PCR0
         $first.PCR1 | Should -Be $pcr.PCR1
