@@ -22,6 +22,7 @@
     CmdletsToExport        = @(
         'Get-EnclavePcr'
         'Get-EnclaveImage'
+        'Test-EnclaveImage'
         'Test-EnclaveAttestation'
         'ConvertFrom-EnclaveAttestation'
         'Start-LocalKms'

@@ -95,36 +95,65 @@ public abstract class NitroCliCommandBase : NitroEnclaveCmdlet
 }
 
 /// <summary>
-/// <para type="synopsis">Builds an Enclave Image File from a Docker image with nitro-cli build-enclave and returns its measurements.</para>
+/// <para type="synopsis">Builds an Enclave Image File, from a Docker image with nitro-cli build-enclave, or reproducibly without Docker or nitro-cli (-Reproducible), and returns its measurements.</para>
 /// </summary>
-[Cmdlet(VerbsCommon.New, "EnclaveImage", SupportsShouldProcess = true)]
+[Cmdlet(VerbsCommon.New, "EnclaveImage", SupportsShouldProcess = true, DefaultParameterSetName = DockerSet)]
 [OutputType(typeof(EnclaveMeasurements))]
 public sealed class NewEnclaveImageCommand : NitroCliCommandBase
 {
+    private const string DockerSet = "Docker";
+    private const string ReproducibleSet = "Reproducible";
+
     /// <summary>The Docker image to package, e.g. myapp:latest.</summary>
-    [Parameter(Mandatory = true, Position = 0)]
+    [Parameter(Mandatory = true, Position = 0, ParameterSetName = DockerSet)]
     [ValidateNotNullOrEmpty]
     public string DockerUri { get; set; } = string.Empty;
 
+    /// <summary>Build the image directly, as a pure function of the blobs and the server folder.</summary>
+    [Parameter(Mandatory = true, ParameterSetName = ReproducibleSet)]
+    public SwitchParameter Reproducible { get; set; }
+
+    /// <summary>nitro-cli's blob folder: bzImage (Image on aarch64), its .config, cmdline, init, nsm.ko.</summary>
+    [Parameter(Mandatory = true, ParameterSetName = ReproducibleSet)]
+    [ValidateNotNullOrEmpty]
+    public string BlobPath { get; set; } = string.Empty;
+
+    /// <summary>The enclave server's folder; default: the one this module ships (the one the simulation runs).</summary>
+    [Parameter(ParameterSetName = ReproducibleSet)]
+    [ValidateNotNullOrEmpty]
+    public string? ServerPath { get; set; }
+
     /// <summary>Where to write the .eif file.</summary>
-    [Parameter(Mandatory = true, Position = 1)]
+    [Parameter(Mandatory = true, Position = 1, ParameterSetName = DockerSet)]
+    [Parameter(Mandatory = true, ParameterSetName = ReproducibleSet)]
     [ValidateNotNullOrEmpty]
     public string OutputPath { get; set; } = string.Empty;
 
-    /// <summary>PEM certificate to sign the image with (adds PCR8); needs -PrivateKey.</summary>
+    /// <summary>PEM certificate to sign the image with (adds PCR8); needs -PrivateKey, or -SigningKey with -Reproducible.</summary>
     [Parameter]
     [ValidateNotNullOrEmpty]
     public string? SigningCertificate { get; set; }
 
     /// <summary>PEM private key of the signing certificate.</summary>
-    [Parameter]
+    [Parameter(ParameterSetName = DockerSet)]
     [ValidateNotNullOrEmpty]
     public string? PrivateKey { get; set; }
+
+    /// <summary>PEM ECDSA private key of the signing certificate (-Reproducible).</summary>
+    [Parameter(ParameterSetName = ReproducibleSet)]
+    [ValidateNotNullOrEmpty]
+    public string? SigningKey { get; set; }
 
     protected override void ProcessRecord()
     {
         var output = Resolve(OutputPath);
         var certificate = SigningCertificate is null ? null : Resolve(SigningCertificate);
+        if (ParameterSetName == ReproducibleSet)
+        {
+            BuildReproducibly(output, certificate);
+            return;
+        }
+
         var key = PrivateKey is null ? null : Resolve(PrivateKey);
         if (!ShouldProcess(output, $"Build enclave image from '{DockerUri}'"))
         {
@@ -134,6 +163,49 @@ public sealed class NewEnclaveImageCommand : NitroCliCommandBase
         if (TryRun((cli, progress) => cli.BuildEnclave(DockerUri, output, certificate, key, CancellationToken, progress), output, out var measurements, activity: $"Building {Path.GetFileName(output)}"))
         {
             WriteObject(measurements);
+        }
+    }
+
+    /// <summary>The server folder this module ships: the one Start-EnclaveSimulation runs.</summary>
+    internal static string ModuleServerPath() =>
+        Path.Combine(Path.GetDirectoryName(typeof(NewEnclaveImageCommand).Assembly.Location)!, "enclavehost");
+
+    private void BuildReproducibly(string output, string? certificate)
+    {
+        var blobs = Resolve(BlobPath);
+        var server = ServerPath is null ? ModuleServerPath() : Resolve(ServerPath);
+        if (!ShouldProcess(output, $"Build enclave image from the blobs in '{blobs}' and the server in '{server}'"))
+        {
+            return;
+        }
+
+        try
+        {
+            WriteVerbose($"Kernel, command line, init and nsm.ko from '{blobs}'; server from '{server}'.");
+            var image = ReproducibleImage.Build(
+                new ReproducibleImageOptions
+                {
+                    BlobPath = blobs,
+                    ServerPath = server,
+                    OutputPath = output,
+                    SigningCertificatePath = certificate,
+                    SigningKeyPath = SigningKey is null ? null : Resolve(SigningKey),
+                },
+                CancellationToken);
+            WriteVerbose($"Wrote '{output}' ({image.Size} bytes, build time {image.BuildMetadata?.BuildTime}).");
+            WriteObject(image.Measurements);
+        }
+        catch (OperationCanceledException)
+        {
+            throw new PipelineStoppedException();
+        }
+        catch (NitroEnclaveException ex)
+        {
+            ThrowTerminatingError(ToErrorRecord(ex, output));
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            ThrowTerminatingError(ToErrorRecord(ex, "EnclaveImageWriteFailed", ErrorCategory.WriteError, output));
         }
     }
 }

@@ -1,6 +1,7 @@
 using System.Management.Automation;
 using System.Text;
 using NitroEnclave.Eif;
+using NitroEnclave.Enclave;
 
 namespace NitroEnclave.PowerShell.Commands;
 
@@ -193,4 +194,105 @@ public sealed class GetEnclavePcrCommand : EnclaveImageCommandBase
 public sealed class GetEnclaveImageCommand : EnclaveImageCommandBase
 {
     protected override void WriteImage(EnclaveImage image) => WriteObject(image);
+}
+
+/// <summary>
+/// <para type="synopsis">Tells whether an enclave image has the measurements expected of it (what the operator deployed), measurement by measurement.</para>
+/// </summary>
+[Cmdlet(VerbsDiagnostic.Test, "EnclaveImage")]
+[OutputType(typeof(EnclaveImageTestResult))]
+public sealed class TestEnclaveImageCommand : NitroEnclaveCmdlet
+{
+    private static readonly int[] Registers = [0, 1, 2, 8];
+
+    /// <summary>The image to check, e.g. the one the data owner rebuilt.</summary>
+    [Parameter(Mandatory = true, Position = 0)]
+    [ValidateNotNullOrEmpty]
+    public string Path { get; set; } = string.Empty;
+
+    /// <summary>
+    /// The expected PCRs: the object Get-EnclavePcr or New-EnclaveImage returns, an image from Get-EnclaveImage,
+    /// nitro-cli's JSON (ConvertFrom-Json), or a hashtable such as @{ PCR0 = '...'; PCR2 = '...' }.
+    /// </summary>
+    [Parameter(Mandatory = true, Position = 1, ValueFromPipeline = true)]
+    [ValidateNotNull]
+    public PSObject Expected { get; set; } = null!;
+
+    protected override void ProcessRecord()
+    {
+        var file = FilePathResolver.Resolve(this, Path, literal: false, WriteError).FirstOrDefault();
+        if (file is null)
+        {
+            return;
+        }
+
+        EnclaveImageTestResult result;
+        try
+        {
+            result = EnclaveImageTestResult.Compare(EnclaveImageReader.Read(file, CancellationToken).Measurements, ExpectedValues(Expected));
+        }
+        catch (OperationCanceledException)
+        {
+            throw new PipelineStoppedException();
+        }
+        catch (Exception ex) when (ex is NitroEnclaveException or IOException or UnauthorizedAccessException)
+        {
+            WriteItemError(ex, file);
+            return;
+        }
+
+        foreach (var mismatch in result.Mismatches)
+        {
+            WriteWarning(mismatch.Actual is null
+                ? $"{mismatch.Measurement}: expected {mismatch.Expected}, but '{file}' has none (it is not signed)."
+                : $"{mismatch.Measurement}: expected {mismatch.Expected}, but '{file}' has {mismatch.Actual}.");
+        }
+
+        WriteObject(result);
+    }
+
+    /// <summary>PCR index to hex from the forms -Expected takes; an object with Measurements (an image, nitro-cli JSON) is looked into.</summary>
+    private static Dictionary<int, string> ExpectedValues(PSObject expected)
+    {
+        var values = new Dictionary<int, string>();
+        switch (expected.BaseObject)
+        {
+            case EnclaveMeasurements measurements:
+                return new Dictionary<int, string>(measurements.ToDictionary());
+            case EnclaveImage image:
+                return new Dictionary<int, string>(image.Measurements.ToDictionary());
+            case System.Collections.IDictionary dictionary:
+                foreach (System.Collections.DictionaryEntry entry in dictionary)
+                {
+                    var key = entry.Key?.ToString() ?? string.Empty;
+                    var index = key.StartsWith("PCR", StringComparison.OrdinalIgnoreCase) ? key[3..] : key;
+                    if (!int.TryParse(index, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var register))
+                    {
+                        throw new NitroEnclaveException(EnclaveImageTestResult.ExpectedInvalid, ErrorKind.InvalidArgument, $"'{key}' does not name a PCR: use PCR0, PCR1, PCR2 or PCR8.");
+                    }
+
+                    if (entry.Value is not null)
+                    {
+                        values[register] = entry.Value.ToString()!;
+                    }
+                }
+
+                return values;
+        }
+
+        foreach (var register in Registers)
+        {
+            if (expected.Properties["PCR" + register]?.Value is { } value)
+            {
+                values[register] = value.ToString()!;
+            }
+        }
+
+        if (values.Count == 0 && expected.Properties["Measurements"]?.Value is { } nested)
+        {
+            return ExpectedValues(PSObject.AsPSObject(nested));
+        }
+
+        return values;
+    }
 }

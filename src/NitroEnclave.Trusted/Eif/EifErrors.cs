@@ -16,6 +16,9 @@ public static class EifErrors
     public const string InvalidSignatureSection = "EifInvalidSignatureSection";
     public const string InvalidMetadata = "EifInvalidMetadata";
     public const string InvalidNitroCliJson = "NitroCliJsonInvalid";
+    public const string ContentChanged = "EnclaveImageContentChanged";
+    public const string ContentTooLarge = "EnclaveImageContentTooLarge";
+    public const string SigningKeyMismatch = "EnclaveImageSigningKeyInvalid";
 
     internal static NitroEnclaveException Invalid(string id, string message) => new(id, ErrorKind.InvalidData, message);
 }
