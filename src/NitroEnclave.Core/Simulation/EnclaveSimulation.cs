@@ -25,7 +25,10 @@ public sealed class EnclaveSimulationOptions
     /// <summary>All PCRs read as zero, as in a debug-mode enclave.</summary>
     public bool DebugMode { get; init; }
 
-    /// <summary>Report this image's PCRs instead of measuring the server and its model.</summary>
+    /// <summary>
+    /// Report this image's PCRs. Without it, the simulation builds (or reuses) a reproducible image from the module's
+    /// simulation blobs and its enclave server folder, and reports that one's.
+    /// </summary>
     public string? ImagePath { get; init; }
 
     public string KeyAlias { get; init; } = "alias/nitroenclave-simulation";
@@ -45,7 +48,7 @@ public sealed class EnclaveSimulation : IDisposable
     private readonly ReadyProcess _kms;
     private readonly IReadOnlyList<ReadyProcess> _enclaves;
 
-    private EnclaveSimulation(ReadyProcess kms, IReadOnlyList<ReadyProcess> enclaves, EnclaveSimulationOptions options, string keyArn, string rootCertificatePath, string kmsLog)
+    private EnclaveSimulation(ReadyProcess kms, IReadOnlyList<ReadyProcess> enclaves, EnclaveSimulationOptions options, string imagePath, string keyArn, string rootCertificatePath, string kmsLog)
     {
         _kms = kms;
         _enclaves = enclaves;
@@ -58,7 +61,8 @@ public sealed class EnclaveSimulation : IDisposable
         // Arrays, so PowerShell indexes them ($sim.EnclaveProcessIds[1]).
         EnclaveEndpoints = enclaves.Select(e => e.Ready.GetProperty("endpoint").GetString()!).ToArray();
         var pcrs = enclaveReady.GetProperty("pcrs");
-        Pcrs = new EnclaveMeasurements(options.ImagePath, pcrs.GetProperty("PCR0").GetString()!, pcrs.GetProperty("PCR1").GetString()!, pcrs.GetProperty("PCR2").GetString()!, null, null);
+        ImagePath = imagePath;
+        Pcrs = new EnclaveMeasurements(imagePath, pcrs.GetProperty("PCR0").GetString()!, pcrs.GetProperty("PCR1").GetString()!, pcrs.GetProperty("PCR2").GetString()!, null, null);
         KeyArn = keyArn;
         KeyAlias = options.KeyAlias;
         DebugMode = options.DebugMode;
@@ -87,6 +91,9 @@ public sealed class EnclaveSimulation : IDisposable
 
     /// <summary>Those credentials, for -Credential and the session defaults; the secret does not print.</summary>
     public AwsKeyCredential Credential { get; }
+
+    /// <summary>The enclave image whose PCRs the simulated enclave reports: Get-EnclavePcr on it reads the same.</summary>
+    public string ImagePath { get; }
 
     /// <summary>The PCRs the simulated enclave reports (all zero in debug mode).</summary>
     public EnclaveMeasurements Pcrs { get; }
@@ -179,15 +186,16 @@ public sealed class EnclaveSimulation : IDisposable
         var enclaves = new List<ReadyProcess>();
         try
         {
+            var imagePath = options.ImagePath ?? SimulatedImage(options, cancellationToken);
             for (var index = 0; index < Math.Max(1, options.EnclaveCount); index++)
             {
                 // The first server keeps the names it always had; the others are numbered from 2.
                 var suffix = index == 0 ? string.Empty : $"-{index + 1}";
-                enclaves.Add(StartEnclaveServer(options, nsmState, kms.Ready.GetProperty("Endpoint").GetString()!, $"enclave{suffix}.sock", Path.Combine(logs, $"enclavehost{suffix}.log"), cancellationToken));
+                enclaves.Add(StartEnclaveServer(options, imagePath, nsmState, kms.Ready.GetProperty("Endpoint").GetString()!, $"enclave{suffix}.sock", Path.Combine(logs, $"enclavehost{suffix}.log"), cancellationToken));
             }
 
             var keyArn = EnsureKey(kms, options, cancellationToken);
-            return new EnclaveSimulation(kms, enclaves, options, keyArn, rootCertificate, kmsLog);
+            return new EnclaveSimulation(kms, enclaves, options, imagePath, keyArn, rootCertificate, kmsLog);
         }
         catch
         {
@@ -197,7 +205,7 @@ public sealed class EnclaveSimulation : IDisposable
         }
     }
 
-    private static ReadyProcess StartEnclaveServer(EnclaveSimulationOptions options, string nsmState, string kmsEndpoint, string socketName, string logPath, CancellationToken cancellationToken)
+    private static ReadyProcess StartEnclaveServer(EnclaveSimulationOptions options, string imagePath, string nsmState, string kmsEndpoint, string socketName, string logPath, CancellationToken cancellationToken)
     {
         var listen = options.UnixSocket ? "unix:" + Path.Combine(options.DataPath, socketName) : "tcp://127.0.0.1:0";
         List<string> arguments = ["serve", "--listen", listen, "--nsm", "simulated", "--nsm-state", nsmState, "--kms-endpoint", kmsEndpoint];
@@ -206,12 +214,40 @@ public sealed class EnclaveSimulation : IDisposable
             arguments.Add("--debug-mode");
         }
 
-        if (options.ImagePath is not null)
-        {
-            arguments.AddRange(["--pcrs-from-eif", options.ImagePath]);
-        }
+        arguments.AddRange(["--pcrs-from-eif", imagePath]);
 
         return ReadyProcess.Start(ManagedProgram.StartInfo(Path.Combine(options.ModuleDirectory, "enclavehost"), "EnclaveHost", arguments), logPath, options.StartTimeout, cancellationToken);
+    }
+
+    /// <summary>
+    /// The image the simulated enclave is measured as: New-EnclaveImage -Reproducible over the module's simulation
+    /// blobs and the enclave server folder it runs. It is a pure function of those files, so it is built once per set
+    /// of them (named by a hash of their paths, sizes and write times) in the user's cache and reused by every
+    /// simulation; a build for other files replaces it.
+    /// </summary>
+    private static string SimulatedImage(EnclaveSimulationOptions options, CancellationToken cancellationToken)
+    {
+        var blobs = Path.Combine(options.ModuleDirectory, "simulation", "blobs");
+        var server = Path.Combine(options.ModuleDirectory, "enclavehost");
+        var inputs = string.Join('\n', new[] { blobs, server }.SelectMany(folder => Directory.EnumerateFiles(folder, "*", SearchOption.AllDirectories)
+            .Order(StringComparer.Ordinal)
+            .Select(file => new FileInfo(file))
+            .Select(file => FormattableString.Invariant($"{file.FullName}\t{file.Length}\t{file.LastWriteTimeUtc.Ticks}"))));
+        var name = Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(inputs)))[..16].ToLowerInvariant();
+        var cache = Directory.CreateDirectory(Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.LocalApplicationData, Environment.SpecialFolderOption.Create), "NitroEnclave", "simulation-images"));
+        var image = Path.Combine(cache.FullName, $"detector-{name}.eif");
+        if (File.Exists(image))
+        {
+            return image;
+        }
+
+        ReproducibleImage.Build(new ReproducibleImageOptions { BlobPath = blobs, ServerPath = server, OutputPath = image }, cancellationToken);
+        foreach (var stale in cache.EnumerateFiles("detector-*.eif").Where(f => f.FullName != image))
+        {
+            stale.Delete();
+        }
+
+        return image;
     }
 
     /// <summary>The connection settings the module's KMS cmdlets use to reach the simulation's KMS as its administrator.</summary>
