@@ -43,7 +43,8 @@ Describe 'A fleet of enclaves' {
         $results | Should -BeNullOrEmpty
         $problems | Should -HaveCount 2
         $problems.ForEach({ $_.FullyQualifiedErrorId }) | Should -BeLike 'EnclaveFleetUnavailable*'
-        $problems[0].Exception.Message | Should -Match 'tcp://127.0.0.1:1.*tcp://127.0.0.1:2'
+        $problems[0].Exception.Message | Should -BeLike '*tcp://127.0.0.1:1:*'
+        $problems[0].Exception.Message | Should -BeLike '*tcp://127.0.0.1:2:*'
     }
 
     # Last: it kills one of the fleet's servers.
