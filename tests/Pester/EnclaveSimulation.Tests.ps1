@@ -84,6 +84,15 @@ Describe 'The simulated enclave in the enclave cmdlets' {
             Should -Throw -ErrorId 'EnclaveIsSimulated*' -ExpectedMessage '*Stop-EnclaveSimulation*'
         Get-Process -Id $sim.EnclaveProcessId | Should -Not -BeNullOrEmpty
     }
+
+    It '-EnclaveName simulation reaches it, and yields over the session default -Endpoint' {
+        $attestation = Get-EnclaveAttestation -EnclaveName 'simulation'
+        ($attestation | Test-EnclaveAttestation -ExpectedPcr $sim.Pcrs).IsValid | Should -BeTrue
+    }
+
+    It 'an explicit -Endpoint with -EnclaveName is still a conflict' {
+        { Get-EnclaveAttestation -Endpoint 'tcp://127.0.0.1:9' -EnclaveName 'simulation' -ErrorAction Stop } | Should -Throw -ErrorId 'EndpointConflict*'
+    }
 }
 
 Describe 'Reloading the module while a simulation runs' {
@@ -97,24 +106,5 @@ Describe 'Reloading the module while a simulation runs' {
         $enclaveProcess = [int]([regex]::Match($output, 'enclave process (\d+)').Groups[1].Value)
         $enclaveProcess | Should -BeGreaterThan 0
         Get-Process -Id $enclaveProcess -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
-    }
-}
-
-Describe 'Naming the simulated enclave' {
-    BeforeAll {
-        $sim = Start-EnclaveSimulation -DataPath (Join-Path $TestDrive 'sim')
-    }
-
-    AfterAll {
-        Stop-EnclaveSimulation -ErrorAction SilentlyContinue
-    }
-
-    It '-EnclaveName simulation reaches it, and yields over the session default -Endpoint' {
-        $attestation = Get-EnclaveAttestation -EnclaveName 'simulation'
-        ($attestation | Test-EnclaveAttestation -ExpectedPcr $sim.Pcrs).IsValid | Should -BeTrue
-    }
-
-    It 'an explicit -Endpoint with -EnclaveName is still a conflict' {
-        { Get-EnclaveAttestation -Endpoint 'tcp://127.0.0.1:9' -EnclaveName 'simulation' -ErrorAction Stop } | Should -Throw -ErrorId 'EndpointConflict*'
     }
 }
