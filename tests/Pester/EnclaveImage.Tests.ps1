@@ -131,6 +131,17 @@ Describe 'Test-EnclaveImage' {
         $warnings[0] | Should -BeLike "PCR1: expected $wrong*"
     }
 
+    It 'shows each measurement, and a mismatch''s two values whole, at 120 columns' {
+        $wrong = 'ab' * 48
+        $text = Test-EnclaveImage -Path $image -Expected @{ PCR0 = $deployed.PCR0; PCR2 = $wrong } -WarningAction SilentlyContinue | Out-String -Width 120
+        $text | Should -Match 'PCR0 matches'
+        $lines = $text -split '\r?\n' | ForEach-Object Trim
+        $at = [array]::IndexOf($lines, 'PCR2 DIFFERS, expected then actual:')
+        $at | Should -BeGreaterThan 0
+        $lines[$at + 1] | Should -Be $wrong
+        $lines[$at + 2] | Should -Be $deployed.PCR2
+    }
+
     It 'refuses an expected value that is not a SHA-384 with EnclaveImageExpectedInvalid' {
         { Test-EnclaveImage -Path $image -Expected @{ PCR0 = 'abc' } -ErrorAction Stop } | Should -Throw -ErrorId 'EnclaveImageExpectedInvalid*'
         { Test-EnclaveImage -Path $image -Expected @{ PCR3 = $deployed.PCR0 } -ErrorAction Stop } | Should -Throw -ErrorId 'EnclaveImageExpectedInvalid*'
