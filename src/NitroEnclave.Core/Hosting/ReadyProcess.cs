@@ -80,19 +80,30 @@ public sealed partial class ReadyProcess : IDisposable
 
         if (logPath is not null)
         {
+            // Closed at the end of the child's stderr (a null line), not when it exits: lines still queued after the
+            // exit would otherwise meet a closed writer, and an exception on that reader thread ends the whole host.
             var log = new StreamWriter(logPath, append: true) { AutoFlush = true };
+            var closed = false;
             process.ErrorDataReceived += (_, e) =>
             {
-                if (e.Data is not null)
+                lock (log)
                 {
-                    lock (log)
+                    if (closed)
+                    {
+                        return;
+                    }
+
+                    if (e.Data is null)
+                    {
+                        closed = true;
+                        log.Dispose();
+                    }
+                    else
                     {
                         log.WriteLine(e.Data);
                     }
                 }
             };
-            process.Exited += (_, _) => log.Dispose();
-            process.EnableRaisingEvents = true;
             process.BeginErrorReadLine();
         }
 

@@ -37,6 +37,34 @@ public sealed class ReadyProcessTests : IDisposable
     }
 
     [Fact]
+    public void Stderr_lines_still_queued_when_the_child_exits_reach_the_log_and_never_a_closed_writer()
+    {
+        // The child writes a burst on stderr and exits at once: many lines are still queued when it has exited.
+        // Writing them to a log closed on exit threw on a reader thread, which ends the whole host (a user's pwsh).
+        var log = Path.Combine(_module.FullName, "child.log");
+        var start = new System.Diagnostics.ProcessStartInfo("/bin/sh") { ArgumentList = { "-c", """echo '{"ready":true}'; i=0; while [ $i -lt 3000 ]; do echo "line $i" >&2; i=$((i+1)); done""" } };
+        using (var process = ReadyProcess.Start(start, log, TimeSpan.FromSeconds(30), CancellationToken.None))
+        {
+            // The end of stderr, not the exit, closes the log: once it has the last line, it has them all.
+            var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+            while (!LogHas(log, "line 2999") && DateTime.UtcNow < deadline)
+            {
+                Thread.Sleep(20);
+            }
+        }
+
+        var lines = File.ReadAllLines(log);
+        Assert.Equal(3000, lines.Length);
+        Assert.Equal("line 2999", lines[^1]);
+    }
+
+    private static bool LogHas(string path, string line)
+    {
+        using var reader = new StreamReader(new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite));
+        return reader.ReadToEnd().Contains(line + "\n", StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void An_executable_binary_keeps_its_mode()
     {
         var server = Installed("EnclaveHost", path => File.Copy("/bin/echo", path));
