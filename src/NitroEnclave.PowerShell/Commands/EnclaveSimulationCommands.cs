@@ -160,7 +160,7 @@ public sealed class StartEnclaveSimulationCommand : NitroEnclaveCmdlet
     private static Dictionary<string, object> SessionDefaults(EnclaveSimulation simulation)
     {
         var set = new Dictionary<string, object>(StringComparer.OrdinalIgnoreCase);
-        foreach (var cmdlet in new[] { "Protect-EnclaveFile", "Unprotect-EnclaveFile", "Set-KmsEnclavePolicy", "Get-KmsEnclavePolicy", "Invoke-EnclaveDetection" })
+        foreach (var cmdlet in new[] { "Protect-EnclaveFile", "Unprotect-EnclaveFile", "Set-KmsEnclavePolicy", "Get-KmsEnclavePolicy", "Invoke-EnclaveDetection", "Unprotect-EnclaveDetectionResult" })
         {
             // The credentials object, not the secret: $PSDefaultParameterValues prints what it holds.
             set[cmdlet + ":Credential"] = simulation.Credential;
