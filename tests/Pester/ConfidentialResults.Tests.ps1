@@ -116,7 +116,7 @@ Describe 'Unprotect-EnclaveDetectionResult' {
         $result.InputName | Should -Be 'air-show.jpg.enc'
         $result.InputSha256 | Should -Be (Get-FileHash -Algorithm SHA256 $encrypted).Hash.ToLowerInvariant()
         ($result | Format-Table | Out-String) | Should -Match 'airplane x5'
-        $annotated = $result | Export-EnclaveDetectionImage -ImagePath $plain -Destination (Join-Path $TestDrive 'owner.png') -PassThru
+        $annotated = $result | Export-EnclaveDetectionImage -ImagePath $plain -Destination (Join-Path $TestDrive 'owner.jpg') -PassThru
         $annotated.Length | Should -BeGreaterThan 0
     }
 
