@@ -70,7 +70,7 @@ Describe 'Invoke-EnclaveDetection -ResultKeyId' {
         foreach ($detection in 'Objects', 'ImageWidth', 'ImageHeight') { $names | Should -Not -Contain $detection }
         $shown = ($parentView | Format-Table | Out-String) + ($parentView | Format-List | Out-String) + ($parentView | Format-List * | Out-String) + "$parentView"
         $shown | Should -Match 'air-show\.jpg\.result\.enc'
-        $shown | Should -Not -Match 'airplane|3994|3235'
+        $shown.Replace("$TestDrive", '') | Should -Not -Match 'airplane|3994|3235'
         [System.Text.Encoding]::Latin1.GetString([System.IO.File]::ReadAllBytes($parentView.ResultPath)) | Should -Not -Match 'airplane'
     }
 
@@ -88,6 +88,18 @@ Describe 'Invoke-EnclaveDetection -ResultKeyId' {
         $again | Should -BeNullOrEmpty
         $problems[0].FullyQualifiedErrorId | Should -BeLike 'EnclaveKmsAccessDenied*'
         (Get-FileHash $written.ResultPath).Hash | Should -Be $before
+        (Get-ChildItem -Force $folder).Name | Should -Be @('air-show.jpg.result.enc')
+    }
+
+    It 'refuses to write two inputs of the same name to one -ResultPath' {
+        $second = New-Item -ItemType Directory -Path (Join-Path $TestDrive 'second')
+        Copy-Item $encrypted $second
+        $folder = New-Item -ItemType Directory -Path (Join-Path $TestDrive 'shared-results')
+
+        $written = Invoke-EnclaveDetection -LiteralPath $encrypted, (Join-Path $second 'air-show.jpg.enc') -ResultKeyId $resultKey -ResultPath $folder -ErrorVariable problems -ErrorAction SilentlyContinue
+
+        @($written).Count | Should -Be 1
+        $problems[0].FullyQualifiedErrorId | Should -BeLike 'DestinationConflict*'
         (Get-ChildItem -Force $folder).Name | Should -Be @('air-show.jpg.result.enc')
     }
 
