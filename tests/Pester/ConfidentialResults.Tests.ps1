@@ -103,6 +103,22 @@ Describe 'Invoke-EnclaveDetection -ResultKeyId' {
         (Get-ChildItem -Force $folder).Name | Should -Be @('air-show.jpg.result.enc')
     }
 
+    It 'follows the data owner''s pin: an input that names its result key gets no open result and no other key' {
+        $pinnedFolder = New-Item -ItemType Directory -Path (Join-Path $TestDrive 'pinned')
+        $pinnedPlain = Join-Path $pinnedFolder 'air-show.jpg'
+        Copy-Item $plain $pinnedPlain
+        $pinned = (Protect-EnclaveFile -LiteralPath $pinnedPlain -EncryptionContext @{ 'nitroenclave:result-key' = $resultKey }).Destination
+        $parentsOwnKey = (Invoke-TestKms -Kms $kms -Operation CreateKey).Body.KeyMetadata.Arn
+
+        Invoke-EnclaveDetection -LiteralPath $pinned -ErrorVariable open -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
+        Invoke-EnclaveDetection -LiteralPath $pinned -ResultKeyId $parentsOwnKey -ErrorVariable other -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
+        $kept = Invoke-EnclaveDetection -LiteralPath $pinned -ResultKeyId $resultKey
+
+        $open[0].FullyQualifiedErrorId | Should -BeLike 'EnclaveConfidentialResultRequired*'
+        $other[0].FullyQualifiedErrorId | Should -BeLike 'EnclaveConfidentialResultRequired*'
+        ($kept | Unprotect-EnclaveDetectionResult).Objects.Count | Should -Be 5
+    }
+
     It 'refuses -Annotate and -ResultPath without -ResultKeyId, and a key id KMS would not accept' {
         { Invoke-EnclaveDetection -LiteralPath $encrypted -Annotate -ErrorAction Stop } | Should -Throw -ErrorId 'ConfidentialResultOptionInvalid*'
         { Invoke-EnclaveDetection -LiteralPath $encrypted -ResultPath $TestDrive -ErrorAction Stop } | Should -Throw -ErrorId 'ConfidentialResultOptionInvalid*'
