@@ -2,6 +2,7 @@ using Amazon;
 using Amazon.KeyManagementService;
 using Amazon.Runtime;
 using Amazon.Runtime.CredentialManagement;
+using Amazon.SecurityToken;
 
 namespace NitroEnclave.Aws;
 
@@ -137,6 +138,26 @@ public static class AwsClientFactory
         ArgumentNullException.ThrowIfNull(settings);
         var credentials = Credentials(settings, out var profileRegion);
         var config = new AmazonKeyManagementServiceConfig();
+        ConfigureEndpoint(config, settings, profileRegion);
+        return credentials is null ? new AmazonKeyManagementServiceClient(config) : new AmazonKeyManagementServiceClient(credentials, config);
+    }
+
+    /// <summary>
+    /// An STS client with the same credentials, region and endpoint as <see cref="CreateKmsClient"/> would use: with
+    /// an endpoint URL, STS is asked at that same URL (the local KMS answers STS on its port).
+    /// </summary>
+    public static AmazonSecurityTokenServiceClient CreateStsClient(AwsConnectionSettings settings)
+    {
+        ArgumentNullException.ThrowIfNull(settings);
+        var credentials = Credentials(settings, out var profileRegion);
+        var config = new AmazonSecurityTokenServiceConfig();
+        ConfigureEndpoint(config, settings, profileRegion);
+        return credentials is null ? new AmazonSecurityTokenServiceClient(config) : new AmazonSecurityTokenServiceClient(credentials, config);
+    }
+
+    /// <summary>The region and endpoint every client of the module uses, whichever service it calls.</summary>
+    private static void ConfigureEndpoint(ClientConfig config, AwsConnectionSettings settings, string? profileRegion)
+    {
         var region = settings.Region ?? profileRegion;
         if (settings.EndpointUrl is not null)
         {
@@ -156,8 +177,6 @@ public static class AwsClientFactory
             throw new NitroEnclaveException(AwsSettingsResolver.RegionMissing, ErrorKind.InvalidArgument,
                 "No AWS region: pass -Region, run Set-DefaultAWSRegion, set AWS_REGION or configure one in the profile.");
         }
-
-        return credentials is null ? new AmazonKeyManagementServiceClient(config) : new AmazonKeyManagementServiceClient(credentials, config);
     }
 
     /// <summary>

@@ -45,7 +45,7 @@ public sealed class GetKmsEnclavePolicyCommand : AwsCmdlet
 
 /// <summary>
 /// <para type="synopsis">Restricts a KMS key to an attested Nitro enclave: adds or replaces the project's statements in the key policy.</para>
-/// <para type="description">Reads the key policy, puts in place an Allow for the given principals (kms:Decrypt, plus kms:GenerateDataKey and kms:GenerateRandom with -IncludeGenerateDataKey) conditioned on the enclave's measurements, and one Deny of kms:Decrypt and kms:ReEncrypt* per measurement for every request whose attestation does not carry it, so the parent instance is denied too. Every other statement is kept byte-for-byte. Running it again with the same values changes nothing and says so. Measurements come from -Pcr0, -Pcr1, -Pcr2, -Pcr8, -ImageSha384 or from the pipeline (Get-EnclavePcr). -Remove takes the statements out again. With -ResultKey and -DataOwner the key becomes a result key for confidential results: the attested enclave may only GenerateDataKey (pinned to the same measurements), nobody may Encrypt, GenerateDataKey or ReEncrypt under it without that attestation, and only the data owners may Decrypt. A policy that would take away someone's ability to change the policy is refused unless -BypassPolicyLockoutSafetyCheck (which also bypasses KMS's own lockout check, as the KMS API's parameter of that name does). -Force writes without a confirmation prompt.</para>
+/// <para type="description">Reads the key policy, puts in place an Allow for the given principals (kms:Decrypt, plus kms:GenerateDataKey and kms:GenerateRandom with -IncludeGenerateDataKey) conditioned on the enclave's measurements, and one Deny of kms:Decrypt and kms:ReEncrypt* per measurement for every request whose attestation does not carry it, so the parent instance is denied too. Every other statement is kept byte-for-byte. Running it again with the same values changes nothing and says so. Measurements come from -Pcr0, -Pcr1, -Pcr2, -Pcr8, -ImageSha384 or from the pipeline (Get-EnclavePcr). -Remove takes the statements out again. With -ResultKey and -DataOwner the key becomes a result key for confidential results: the attested enclave may only GenerateDataKey (pinned to the same measurements), nobody may Encrypt, GenerateDataKey or ReEncrypt under it without that attestation, and only the data owners may Decrypt. A policy that would take away someone's ability to change the policy is refused unless -BypassPolicyLockoutSafetyCheck (which also bypasses KMS's own lockout check, as the KMS API's parameter of that name does); the check asks STS GetCallerIdentity who is calling (with the same credentials and endpoint) and requires that the caller keeps kms:PutKeyPolicy. -Force writes without a confirmation prompt.</para>
 /// </summary>
 [Cmdlet(VerbsCommon.Set, "KmsEnclavePolicy", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.High, DefaultParameterSetName = SetParameterSet)]
 [OutputType(typeof(KmsEnclavePolicy))]
@@ -145,6 +145,11 @@ public sealed class SetKmsEnclavePolicyCommand : AwsCmdlet
             var plan = client.PlanAsync(KeyId, settings, callerArn: null, CancellationToken).GetAwaiter().GetResult();
             WriteRequestTrace();
             var keyArn = plan.Before.KeyArn;
+            if (plan.Edit.IsChanged && !BypassPolicyLockoutSafetyCheck)
+            {
+                plan = plan.ForCaller(Caller(keyArn));
+            }
+
             if (!plan.Edit.IsChanged)
             {
                 var message = Remove
@@ -165,8 +170,11 @@ public sealed class SetKmsEnclavePolicyCommand : AwsCmdlet
                 var who = string.Join(", ", plan.LockedOut);
                 if (!BypassPolicyLockoutSafetyCheck)
                 {
+                    var whom = plan.LocksOutCaller
+                        ? $"you, the caller {plan.CallerArn} (as STS GetCallerIdentity names you){string.Concat(plan.LockedOut.Where(a => a != plan.CallerArn).Select(a => ", " + a))}"
+                        : who;
                     WriteError(ToErrorRecord(new NitroEnclaveException(KeyPolicyErrors.Lockout, ErrorKind.InvalidOperation,
-                        $"The new policy of key '{keyArn}' would take kms:PutKeyPolicy away from {who}, who could not change the policy afterwards. Nothing was written; use -BypassPolicyLockoutSafetyCheck to write it anyway."), keyArn));
+                        $"The new policy of key '{keyArn}' would take kms:PutKeyPolicy away from {whom}, who could not change the policy afterwards. Nothing was written; use -BypassPolicyLockoutSafetyCheck to write it anyway."), keyArn));
                     return;
                 }
 
@@ -193,6 +201,29 @@ public sealed class SetKmsEnclavePolicyCommand : AwsCmdlet
         catch (NitroEnclaveException ex)
         {
             WriteItemError(ex, KeyId);
+        }
+        finally
+        {
+            WriteRequestTrace();
+        }
+    }
+
+    /// <summary>
+    /// The caller's ARN from STS GetCallerIdentity, with the credentials and endpoint this cmdlet uses for KMS. When STS
+    /// cannot say, nothing is written: the check never guesses who is calling.
+    /// </summary>
+    private string Caller(string keyArn)
+    {
+        try
+        {
+            var caller = Aws.AwsCallerIdentity.GetAsync(_aws!, RequestTrace, CancellationToken).GetAwaiter().GetResult();
+            WriteVerbose($"The lockout safety check evaluates the new policy of key '{keyArn}' for the caller {caller.Arn}.");
+            return caller.Arn;
+        }
+        catch (NitroEnclaveException ex)
+        {
+            throw new NitroEnclaveException(ex.ErrorId, ex.Kind,
+                $"{ex.Message} The lockout safety check needs to know who is calling, so nothing was written to key '{keyArn}'; -BypassPolicyLockoutSafetyCheck writes without the check.", ex);
         }
         finally
         {
