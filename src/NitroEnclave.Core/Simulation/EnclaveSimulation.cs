@@ -221,15 +221,25 @@ public sealed class EnclaveSimulation : IDisposable
 
     /// <summary>
     /// The image the simulated enclave is measured as: New-EnclaveImage -Reproducible over the module's simulation
-    /// blobs and the enclave server folder it runs. It is a pure function of those files, so it is built once per set
-    /// of them (named by a hash of their paths, sizes and write times) in the user's cache and reused by every
-    /// simulation; a build for other files replaces it.
+    /// blobs and the image inputs it ships (the NativeAOT server and the root's system files), so the image a real
+    /// instance would run with nitro-cli's blobs differs in PCR0 and PCR1 only. It is a pure function of those files,
+    /// so it is built once per set of them (named by a hash of their paths, sizes and write times) in the user's cache
+    /// and reused by every simulation; a build for other files replaces it.
     /// </summary>
     private static string SimulatedImage(EnclaveSimulationOptions options, CancellationToken cancellationToken)
     {
         var blobs = Path.Combine(options.ModuleDirectory, "simulation", "blobs");
-        var server = Path.Combine(options.ModuleDirectory, "enclavehost");
-        var inputs = string.Join('\n', new[] { blobs, server }.SelectMany(folder => Directory.EnumerateFiles(folder, "*", SearchOption.AllDirectories)
+        var server = EnclaveImageInputs.ServerPath(options.ModuleDirectory);
+        var rootfs = EnclaveImageInputs.RootfsPath(options.ModuleDirectory);
+        foreach (var (folder, errorId) in new[] { (server, ReproducibleImage.ServerMissing), (rootfs, ReproducibleImage.RootfsMissing) })
+        {
+            if (!Directory.Exists(folder))
+            {
+                throw new NitroEnclaveException(errorId, ErrorKind.NotFound, $"The module has no '{folder}': the simulation measures the image it would deploy, which the module's build lays out on linux-x64 (scripts/prepare.sh, then dotnet build).");
+            }
+        }
+
+        var inputs = string.Join('\n', new[] { blobs, server, rootfs }.SelectMany(folder => Directory.EnumerateFiles(folder, "*", SearchOption.AllDirectories)
             .Order(StringComparer.Ordinal)
             .Select(file => new FileInfo(file))
             .Select(file => FormattableString.Invariant($"{file.FullName}\t{file.Length}\t{file.LastWriteTimeUtc.Ticks}"))));
@@ -241,7 +251,7 @@ public sealed class EnclaveSimulation : IDisposable
             return image;
         }
 
-        ReproducibleImage.Build(new ReproducibleImageOptions { BlobPath = blobs, ServerPath = server, OutputPath = image }, cancellationToken);
+        ReproducibleImage.Build(new ReproducibleImageOptions { BlobPath = blobs, ServerPath = server, RootfsPath = rootfs, OutputPath = image }, cancellationToken);
         foreach (var stale in cache.EnumerateFiles("detector-*.eif").Where(f => f.FullName != image))
         {
             stale.Delete();
