@@ -313,7 +313,8 @@ public static class ReproducibleImage
         var version = typeof(ReproducibleImage).Assembly.GetName().Version?.ToString(3) ?? "0.0.0";
         var (os, kernel) = KernelRelease(blobs.KernelConfig);
         using var buffer = new MemoryStream();
-        using (var json = new Utf8JsonWriter(buffer))
+        // serde_json escapes only quotes, backslashes and control characters: versions such as 2.36-9+deb12u14 stay as they are.
+        using (var json = new Utf8JsonWriter(buffer, new JsonWriterOptions { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping }))
         {
             json.WriteStartObject();
             json.WriteString("ImageName", ImageName);

@@ -266,6 +266,8 @@ public sealed class ReproducibleImageTests : IDisposable
         Assert.Equal(0x81EDu, records["rootfs/app/EnclaveHost"].Mode);
         Assert.Contains("rootfs/tmp", records.Keys);
         Assert.Contains("SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt\n", Encoding.UTF8.GetString(records["env"].Data), StringComparison.Ordinal);
+        // Written as serde_json writes it: a '+' stays a '+'.
+        Assert.Contains("\"Version\":\"2.36-9+deb12u14\"", Encoding.UTF8.GetString(sections[2].Data), StringComparison.Ordinal);
         using var json = JsonDocument.Parse(sections[2].Data);
         var packages = json.RootElement.GetProperty("CustomMetadata").GetProperty("RootfsPackages").EnumerateArray()
             .Select(p => (p.GetProperty("Package").GetString(), p.GetProperty("Version").GetString(), p.GetProperty("Sha256").GetString()));
