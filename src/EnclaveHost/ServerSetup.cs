@@ -37,10 +37,25 @@ internal static class ServerSetup
     }
 
     /// <summary>The PCRs for a simulated module: an EIF's, or this server's own files (executable, model, labels).</summary>
-    public static EnclaveMeasurements Measurements(CommandLine line, (string Model, string Labels)? model) =>
-        line.Value("--pcrs-from-eif") is { } eif
-            ? EnclaveImageReader.Read(eif).Measurements
-            : SelfMeasurement.Compute(SelfMeasurement.CurrentExecutable(), model is { } m ? [m.Model, m.Labels] : []);
+    public static EnclaveMeasurements Measurements(CommandLine line, (string Model, string Labels)? model)
+    {
+        if (line.Value("--pcrs-from-eif") is not { } eif)
+        {
+            return SelfMeasurement.Compute(SelfMeasurement.CurrentExecutable(), model is { } m ? [m.Model, m.Labels] : []);
+        }
+
+        try
+        {
+            return EnclaveImageReader.Read(eif).Measurements;
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            // A startup error the log names, not an unhandled exception that aborts the process.
+            throw new NitroEnclaveException(ImageUnreadable, ErrorKind.NotFound, $"--pcrs-from-eif: cannot read '{eif}': {ex.Message}", ex);
+        }
+    }
+
+    public const string ImageUnreadable = "EnclaveImageUnreadable";
 
     /// <summary>The model and labels: as given, or the default model beside the server when it is there; null without one.</summary>
     public static (string Model, string Labels)? ModelFiles(CommandLine line)

@@ -59,6 +59,17 @@ public sealed class RecipientKeyOptionsTests
         Assert.DoesNotContain("unknown option", refused.Error, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public void A_missing_pcrs_from_eif_image_is_a_startup_error_not_an_abort()
+    {
+        var missing = Path.Combine(Path.GetTempPath(), $"absent-{Guid.NewGuid():N}.eif");
+
+        var run = RunServer("serve", "--listen", "tcp://127.0.0.1:0", "--nsm", "simulated", "--nsm-state", Path.Combine(Path.GetTempPath(), $"nsm-{Guid.NewGuid():N}"), "--pcrs-from-eif", missing);
+
+        Assert.Equal(1, run.ExitCode);
+        Assert.Contains($"\"event\":\"startup-failed\",\"code\":\"{ServerSetup.ImageUnreadable}\"", run.Error, StringComparison.Ordinal);
+    }
+
     private static RecipientKeyPolicy Policy(params string[] args) =>
         ServerSetup.RecipientKeyPolicy(CommandLine.Parse(["serve", .. args], ValueOptions, new HashSet<string>()));
 

@@ -147,3 +147,152 @@ Describe 'Test-EnclaveImage' {
         { Test-EnclaveImage -Path $image -Expected @{ PCR3 = $deployed.PCR0 } -ErrorAction Stop } | Should -Throw -ErrorId 'EnclaveImageExpectedInvalid*'
     }
 }
+
+Describe 'The default reproducible image runs its server from its own root' {
+    BeforeAll {
+        $module = Split-Path (Get-TestModulePath) -Parent
+        $image = Join-Path $TestDrive 'default.eif'
+        $env:SOURCE_DATE_EPOCH = '1700000000'
+        # No -ServerPath or -RootfsPath: the module's NativeAOT server and pinned system files, as the simulation measures them.
+        $built = New-EnclaveImage -Reproducible -BlobPath (Join-Path $module 'simulation/blobs') -OutputPath $image
+        $again = New-EnclaveImage -Reproducible -BlobPath (Join-Path $module 'simulation/blobs') -OutputPath (Join-Path $TestDrive 'again.eif')
+
+        # The application ramdisk (the last Ramdisk section), unpacked as the kernel unpacks a newc initramfs.
+        $root = New-Item -ItemType Directory -Path (Join-Path $TestDrive 'ramdisk')
+        $section = (Get-EnclaveImage -Path $image).Sections | Where-Object Type -EQ Ramdisk | Select-Object -Last 1
+        $stream = [IO.File]::OpenRead($image)
+        try {
+            # Positions are relative to the archive: newc pads names and data to 4 bytes from its start.
+            $base = [long]$section.Offset + 12
+            $at = [long]0
+            $header = [byte[]]::new(110)
+            $entries = [Collections.Generic.List[object]]::new()
+            while ($at -lt [long]$section.Size) {
+                $stream.Position = $base + $at
+                $stream.ReadExactly($header)
+                $text = [Text.Encoding]::ASCII.GetString($header)
+                $text.Substring(0, 6) | Should -Be '070701'
+                $field = { param($i) [long][Convert]::ToUInt32($text.Substring(6 + 8 * $i, 8), 16) }
+                $mode = & $field 1; $size = & $field 6; $nameSize = & $field 11
+                $nameBytes = [byte[]]::new($nameSize - 1)
+                $stream.ReadExactly($nameBytes)
+                $name = [Text.Encoding]::UTF8.GetString($nameBytes)
+                $data = [long][Math]::Ceiling(($at + 110 + $nameSize) / 4) * 4
+                if ($name -eq 'TRAILER!!!') { break }
+                $entries.Add([pscustomobject]@{ Name = $name; Mode = $mode; Size = $size })
+                $path = Join-Path $root $name
+                if (($mode -band 0xF000) -eq 0x4000) {
+                    $null = New-Item -ItemType Directory -Path $path -Force
+                } else {
+                    $stream.Position = $base + $data
+                    $out = [IO.File]::Create($path)
+                    try { $buffer = [byte[]]::new(1MB); $left = $size; while ($left -gt 0) { $n = $stream.Read($buffer, 0, [Math]::Min($left, $buffer.Length)); $out.Write($buffer, 0, $n); $left -= $n } } finally { $out.Dispose() }
+                }
+                [IO.File]::SetUnixFileMode($path, [IO.UnixFileMode]($mode -band 0xFFF))
+                $at = [long][Math]::Ceiling(($data + $size) / 4) * 4
+            }
+        } finally { $stream.Dispose() }
+
+        $command = @(Get-Content -LiteralPath (Join-Path $root 'cmd'))
+        $environment = @(Get-Content -LiteralPath (Join-Path $root 'env'))
+
+        # The enclave's init chroots into rootfs/ after mounting devtmpfs, proc, sysfs and tmpfs on /dev, /proc, /sys,
+        # /run and /tmp, then starts the command as its child with exactly the env file's variables. The same here, in
+        # new user, mount, PID and network namespaces (unprivileged; /dev bound from the host, where devtmpfs cannot be
+        # mounted), so the server sees nothing of this machine's libraries: one the root lacks fails its start.
+        function Invoke-InEnclaveRoot([string[]] $Arguments, [scriptblock] $Until) {
+            $rootfs = Join-Path $root 'rootfs'
+            $script = 'r=$1; shift; mount --rbind /dev "$r/dev" && mount -t proc proc "$r/proc" && mount -t sysfs sysfs "$r/sys" && mount -t tmpfs tmpfs "$r/tmp" && mount -t tmpfs tmpfs "$r/run" && /usr/bin/env -i "$@"'
+            $start = [Diagnostics.ProcessStartInfo]::new('/usr/bin/unshare')
+            foreach ($a in @('-r', '-m', '-p', '-f', '-n', '--kill-child', '/bin/sh', '-c', $script, 'init', $rootfs) + $environment + @('/usr/sbin/chroot', $rootfs) + $Arguments) { $start.ArgumentList.Add($a) }
+            $start.Environment.Clear()
+            $start.RedirectStandardOutput = $true
+            $start.RedirectStandardError = $true
+            $process = [Diagnostics.Process]::Start($start)
+            $errors = $process.StandardError.ReadToEndAsync()
+            try {
+                $lines = [Collections.Generic.List[string]]::new()
+                $closed = $false
+                # A failure bound, not a timing assertion: the server is ready in a few seconds or has failed.
+                $deadline = [DateTime]::UtcNow.AddMinutes(2)
+                while ([DateTime]::UtcNow -lt $deadline) {
+                    $read = $process.StandardOutput.ReadLineAsync()
+                    if (-not $read.Wait(($deadline - [DateTime]::UtcNow))) { break }
+                    if ($null -eq $read.Result) { $closed = $true; break }
+                    $lines.Add($read.Result)
+                    if ($Until -and (& $Until $read.Result)) { break }
+                }
+                # Output closed: the server has ended, and its exit is moments away.
+                $exited = if ($closed) { $process.WaitForExit([TimeSpan]::FromMinutes(1)) } else { $process.HasExited }
+                [pscustomobject]@{ Output = $lines; Exited = $exited; ExitCode = $(if ($exited) { $process.ExitCode }); Errors = $errors }
+            } finally {
+                if (-not $process.HasExited) { $process.Kill($true); $process.WaitForExit() }
+                $process.Dispose()
+            }
+        }
+    }
+
+    AfterAll {
+        Remove-Item Env:SOURCE_DATE_EPOCH -ErrorAction SilentlyContinue
+    }
+
+    It 'holds the NativeAOT server, ONNX Runtime, the model and only the listed system files, with the loader executable' {
+        $files = $entries | Where-Object { ($_.Mode -band 0xF000) -eq 0x8000 }
+        $files.Name | Where-Object { $_ -like 'rootfs/app/*' } | Should -Contain 'rootfs/app/EnclaveHost'
+        $files.Name | Should -Contain 'rootfs/app/libonnxruntime.so'
+        $files.Name | Should -Contain 'rootfs/app/models/ssdlite_mobilenet_v2_coco.onnx'
+        $files.Name | Where-Object { $_ -like 'rootfs/app/*.pdb' -or $_ -like 'rootfs/app/*.dbg' } | Should -BeNullOrEmpty
+        $system = $files.Name | Where-Object { $_ -notlike 'rootfs/app/*' -and $_ -like 'rootfs/*' } | ForEach-Object { $_.Substring(7) }
+        $listed = Get-Content (Join-Path $PSScriptRoot '../../enclave/rootfs-packages.txt') | Where-Object { $_ -and $_ -notmatch '^\s*#' } |
+            ForEach-Object { ($_ -split '\s+') | Select-Object -Skip 3 }
+        $system | Sort-Object | Should -Be (@($listed) + 'rootfs-packages.txt' | Sort-Object)
+        ($files | Where-Object Name -EQ 'rootfs/lib64/ld-linux-x86-64.so.2').Mode | Should -Be 0x81ED
+        ($files | Where-Object Name -EQ 'rootfs/app/EnclaveHost').Mode | Should -Be 0x81ED
+        ($entries | Where-Object { ($_.Mode -band 0xF000) -eq 0x4000 }).Name | Should -Contain 'rootfs/proc'
+    }
+
+    It 'is the same image on every build and records the pinned packages in its metadata' {
+        (Get-FileHash $image).Hash | Should -Be (Get-FileHash (Join-Path $TestDrive 'again.eif')).Hash
+        $pinned = Get-Content (Join-Path $PSScriptRoot '../../enclave/rootfs-packages.txt') | Where-Object { $_ -and $_ -notmatch '^\s*#' } |
+            ForEach-Object { ($_ -split '\s+')[0..2] -join ' ' }
+        $recorded = ((Get-EnclaveImage -Path $image).CustomMetadata | ConvertFrom-Json).RootfsPackages | ForEach-Object { "$($_.Package) $($_.Version) $($_.Sha256)" }
+        $recorded | Should -Be $pinned
+    }
+
+    It 'starts the command its cmd file names, with its env file, and reports ready on a Unix socket' {
+        $command[0] | Should -Be '/app/EnclaveHost'
+        $environment | Should -Contain 'SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt'
+        # vsock and /dev/nsm exist only in an enclave: the simulated module and a Unix socket instead. Starting loads
+        # ONNX Runtime (the detector's warm-up), libstdc++ and OpenSSL (the first recipient key pair).
+        $run = Invoke-InEnclaveRoot -Arguments @($command[0], 'serve', '--listen', 'unix:/tmp/enclave.sock', '--nsm', 'simulated', '--nsm-state', '/tmp/nsm', '--kms-endpoint', 'http://127.0.0.1:9') -Until { param($line) $line -like '{"event":"ready"*' }
+        $ready = $run.Output | Where-Object { $_ -like '{"event":"ready"*' } | Select-Object -First 1
+        $ready | Should -Not -BeNullOrEmpty -Because "the server's output was: $($run.Output -join "`n") $($run.Errors.Result)"
+        $description = $ready | ConvertFrom-Json
+        $description.endpoint | Should -Be 'unix:/tmp/enclave.sock'
+        $description.kmsConfigured | Should -BeTrue
+        # The log's ready event, once the server is stopped and its stderr closed, names the model it loaded.
+        $run.Errors.Result | Should -Match '"event":"ready".*"model":"ssdlite_mobilenet_v2_coco"'
+    }
+
+    It 'runs the exact enclave command as far as the security module, which only an enclave has' {
+        $run = Invoke-InEnclaveRoot -Arguments $command
+        $run.Exited | Should -BeTrue
+        $run.ExitCode | Should -Be 1
+        $run.Errors.Result | Should -Match '"event":"startup-failed","code":"NsmDeviceNotFound"'
+    }
+
+    It 'fails to start when the root lacks <File>' -ForEach @(
+        @{ File = 'libstdc++.so.6'; Path = 'usr/lib/x86_64-linux-gnu/libstdc++.so.6'; Says = 'libstdc\+\+\.so\.6' }
+        @{ File = 'libssl.so.3'; Path = 'usr/lib/x86_64-linux-gnu/libssl.so.3'; Says = 'No usable version of libssl' }
+    ) {
+        $library = Join-Path $root "rootfs/$Path"
+        Move-Item $library "$library.away"
+        try {
+            $run = Invoke-InEnclaveRoot -Arguments @($command[0], 'serve', '--listen', 'unix:/tmp/enclave.sock', '--nsm', 'simulated', '--nsm-state', '/tmp/nsm', '--kms-endpoint', 'http://127.0.0.1:9')
+            $run.Exited | Should -BeTrue
+            $run.ExitCode | Should -Not -Be 0
+            $run.Output | Where-Object { $_ -like '{"event":"ready"*' } | Should -BeNullOrEmpty
+            "$($run.Output) $($run.Errors.Result)" | Should -Match $Says
+        } finally { Move-Item "$library.away" $library }
+    }
+}

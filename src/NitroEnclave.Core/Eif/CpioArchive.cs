@@ -24,6 +24,8 @@ public sealed class CpioArchive
     /// <summary>Adds a regular file whose content is read when the archive is written.</summary>
     public CpioArchive AddFile(string path, EifBlob content, int mode) => Add(new CpioEntry(CheckPath(path), RegularType | mode, content));
 
+    public bool Contains(string path) => _entries.ContainsKey(path);
+
     /// <summary>The archive's size in bytes, computed without reading any content.</summary>
     public long Length => _entries.Values.Sum(e => EntryLength(e.Path, e.Content?.Length ?? 0)) + EntryLength(Trailer, 0);
 

@@ -17,6 +17,12 @@ public sealed class ReproducibleImageOptions
     /// <summary>The enclave server's folder (EnclaveHost, ONNX Runtime, models/), stored under /app in the enclave.</summary>
     public required string ServerPath { get; init; }
 
+    /// <summary>
+    /// The system files of the enclave's root (dynamic loader, libraries, CA bundle), stored at / in the enclave; its
+    /// rootfs-packages.txt, when present, is recorded in the metadata. Null: the root holds the server folder alone.
+    /// </summary>
+    public string? RootfsPath { get; init; }
+
     public required string OutputPath { get; init; }
 
     /// <summary>PEM certificate and PEM ECDSA private key to sign PCR0 with (sets PCR8); both or neither.</summary>
@@ -28,12 +34,23 @@ public sealed class ReproducibleImageOptions
     public DateTimeOffset? BuildTime { get; init; }
 }
 
+/// <summary>Where the installed module keeps the default inputs of a reproducible image (laid out by its build on linux-x64).</summary>
+public static class EnclaveImageInputs
+{
+    /// <summary>The NativeAOT publish of the enclave server (linux-x64): EnclaveHost, ONNX Runtime, models/.</summary>
+    public static string ServerPath(string moduleDirectory) => Path.Combine(moduleDirectory, "enclavehost-aot");
+
+    /// <summary>The root's system files from the pinned Debian packages (enclave/rootfs-packages.txt).</summary>
+    public static string RootfsPath(string moduleDirectory) => Path.Combine(moduleDirectory, "enclave-rootfs");
+}
+
 /// <summary>
 /// Builds an Enclave Image File without Docker or nitro-cli, as a pure function of its inputs, so a data owner who
 /// rebuilds it from the same blobs and server gets the same PCRs. The ramdisks have the layout nitro-cli's linuxkit
 /// step gives them: the bootstrap one holds dev/, init and nsm.ko; the application one holds cmd, env (one argument or
-/// variable a line, read by init) and rootfs/, the root the server runs in (its files under rootfs/app, and the
-/// dev, proc, run, sys, tmp and var directories init mounts on).
+/// variable a line, read by init) and rootfs/, the root init chroots into before it runs the command: the system files
+/// (loader, libraries, CA bundle), the server under rootfs/app, and the dev, proc, run, sys, tmp and var directories
+/// init mounts on.
 /// </summary>
 public static class ReproducibleImage
 {
@@ -42,12 +59,27 @@ public static class ReproducibleImage
     public const string BlobMissing = "EnclaveImageBlobMissing";
     public const string ServerMissing = "EnclaveImageServerMissing";
     public const string BuildTimeInvalid = "EnclaveImageBuildTimeInvalid";
+    public const string RootfsMissing = "EnclaveImageRootfsMissing";
+    public const string RootfsIncomplete = "EnclaveImageRootfsIncomplete";
+    public const string RootfsConflict = "EnclaveImageRootfsConflict";
+
+    /// <summary>The library .NET's cryptography opens at run time (no DT_NEEDED names it): OpenSSL 3.</summary>
+    private const string RuntimeLoadedLibrary = "libssl.so.3";
+
+    /// <summary>The manifest of pinned packages the rootfs folder was laid out from (scripts/fetch-rootfs-packages.sh).</summary>
+    public const string RootfsManifest = "rootfs-packages.txt";
+
+    /// <summary>Where the rootfs keeps the CA certificates the server trusts for TLS to KMS.</summary>
+    public const string CertificateBundle = "/etc/ssl/certs/ca-certificates.crt";
 
     /// <summary>The command init runs: the server, as enclave/Dockerfile's ENTRYPOINT starts it.</summary>
     public static readonly IReadOnlyList<string> Command = ["/app/" + ServerExecutable, "serve", "--listen", "vsock://:5000", "--nsm", "device", "--kms-proxy-port", "8000"];
 
-    /// <summary>The environment init gives it: the PATH a Debian image sets.</summary>
-    public static readonly IReadOnlyList<string> Environment = ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"];
+    /// <summary>
+    /// The environment init gives it: the PATH a Debian image sets, and the CA bundle for .NET's OpenSSL (whose
+    /// compiled-in default, /usr/lib/ssl/cert.pem, is a link a Debian image has and this root does not).
+    /// </summary>
+    public static readonly IReadOnlyList<string> Environment = ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "SSL_CERT_FILE=" + CertificateBundle];
 
     private static readonly string[] RootDirectories = ["dev", "proc", "run", "sys", "tmp", "var"];
 
@@ -67,14 +99,20 @@ public static class ReproducibleImage
             throw new NitroEnclaveException(EnclaveErrors.SigningIncomplete, ErrorKind.InvalidArgument, "Signing an image takes both a certificate and its private key.");
         }
 
+        var rootfs = options.RootfsPath is null ? null : Path.GetFullPath(options.RootfsPath);
+        if (rootfs is not null)
+        {
+            CheckRootfs(server, rootfs);
+        }
+
         using var signer = options.SigningCertificatePath is null ? null : LoadSigner(options.SigningCertificatePath, options.SigningKeyPath!);
-        var application = ApplicationRamdisk(server);
+        var application = ApplicationRamdisk(server, rootfs);
         var content = new EnclaveImageContent
         {
             Kernel = EifBlob.FromFile(blobs.Kernel),
             Cmdline = blobs.Cmdline,
             Ramdisks = [BootstrapRamdisk(blobs).ToBlob(), application.ToBlob()],
-            Metadata = Metadata(blobs, server, options.BuildTime ?? DefaultBuildTime()),
+            Metadata = Metadata(blobs, server, rootfs, options.BuildTime ?? DefaultBuildTime()),
             Aarch64 = blobs.Aarch64,
             Signer = signer,
         };
@@ -106,38 +144,145 @@ public static class ReproducibleImage
     }
 
     /// <summary>
-    /// cmd, env and rootfs/ with the server under app/. Modes do not come from the disk (they differ between machines
-    /// and file systems): directories and the server executable are 0755, every other file 0644.
+    /// cmd, env and rootfs/: the system files of the rootfs folder at its root and the server under app/. Modes do not
+    /// come from the disk (they differ between machines and file systems): directories, the server executable and the
+    /// dynamic loader it names are 0755, every other file 0644.
     /// </summary>
-    public static CpioArchive ApplicationRamdisk(string serverPath)
+    public static CpioArchive ApplicationRamdisk(string serverPath, string? rootfsPath = null)
     {
+        ArgumentNullException.ThrowIfNull(serverPath);
         var archive = new CpioArchive()
             .AddFile("cmd", EifBlob.FromBytes(Lines(Command)), 0x1A4)
             .AddFile("env", EifBlob.FromBytes(Lines(Environment)), 0x1A4)
-            .AddDirectory("rootfs")
-            .AddDirectory("rootfs/app");
-        foreach (var directory in RootDirectories)
+            .AddDirectory("rootfs");
+        HashSet<string> executables = new(StringComparer.Ordinal) { "app/" + ServerExecutable };
+        if (ElfFile.TryOpen(Path.Combine(serverPath, ServerExecutable)) is { Interpreter: { } interpreter })
+        {
+            executables.Add(interpreter.TrimStart('/'));
+        }
+
+        AddTree(archive, serverPath, "app", executables);
+        if (rootfsPath is not null)
+        {
+            AddTree(archive, rootfsPath, null, executables);
+        }
+
+        foreach (var directory in RootDirectories.Where(d => !archive.Contains("rootfs/" + d)))
         {
             archive.AddDirectory("rootfs/" + directory);
         }
 
-        var root = new DirectoryInfo(serverPath);
+        return archive;
+    }
+
+    /// <summary>A folder's directories and files under rootfs/ (at <paramref name="under"/> when given).</summary>
+    private static void AddTree(CpioArchive archive, string folder, string? under, HashSet<string> executables)
+    {
+        if (under is not null)
+        {
+            archive.AddDirectory("rootfs/" + under);
+        }
+
+        var root = new DirectoryInfo(folder);
         foreach (var entry in root.EnumerateFileSystemInfos("*", new EnumerationOptions { RecurseSubdirectories = true, AttributesToSkip = 0 }))
         {
             var relative = Path.GetRelativePath(root.FullName, entry.FullName).Replace('\\', '/');
-            var path = "rootfs/app/" + relative;
+            var inRoot = under is null ? relative : under + "/" + relative;
+            var path = "rootfs/" + inRoot;
             if (entry is DirectoryInfo)
             {
-                archive.AddDirectory(path);
+                if (!archive.Contains(path))
+                {
+                    archive.AddDirectory(path);
+                }
+            }
+            else if (archive.Contains(path))
+            {
+                throw new NitroEnclaveException(RootfsConflict, ErrorKind.InvalidArgument, $"The rootfs folder '{folder}' holds /{inRoot}, which the image keeps for the server.");
             }
             else
             {
                 // A link is stored as the file it points to: the image holds content, not the builder's links.
-                archive.AddFile(path, EifBlob.FromFile(entry.FullName), relative == ServerExecutable ? 0x1ED : 0x1A4);
+                archive.AddFile(path, EifBlob.FromFile(entry.FullName), executables.Contains(inRoot) ? 0x1ED : 0x1A4);
+            }
+        }
+    }
+
+    /// <summary>
+    /// What the server needs from the root, as the loader and .NET would look for it: the dynamic loader the executable
+    /// names, every library in the closure of the DT_NEEDED entries of the executable and the libraries beside it (the
+    /// executable's RUNPATH is its folder), found in the multiarch and plain library folders, the OpenSSL library .NET's
+    /// cryptography loads at run time, and the CA bundle. Nothing is checked when the executable is not an ELF file.
+    /// </summary>
+    private static void CheckRootfs(string server, string rootfs)
+    {
+        if (!Directory.Exists(rootfs))
+        {
+            throw new NitroEnclaveException(RootfsMissing, ErrorKind.NotFound, $"The rootfs folder '{rootfs}' does not exist (scripts/fetch-rootfs-packages.sh lays it out from the pinned Debian packages).");
+        }
+
+        if (Directory.Exists(Path.Combine(rootfs, "app")) || File.Exists(Path.Combine(rootfs, "app")))
+        {
+            throw new NitroEnclaveException(RootfsConflict, ErrorKind.InvalidArgument, $"The rootfs folder '{rootfs}' holds /app, which the image keeps for the server.");
+        }
+
+        if (ElfFile.TryOpen(Path.Combine(server, ServerExecutable)) is not { } executable)
+        {
+            return;
+        }
+
+        var missing = new SortedSet<string>(StringComparer.Ordinal);
+        if (executable.Interpreter is { } interpreter && !File.Exists(Path.Combine(rootfs, interpreter.TrimStart('/'))))
+        {
+            missing.Add(interpreter);
+        }
+
+        string[] libraryFolders = [$"lib/{executable.Multiarch}", $"usr/lib/{executable.Multiarch}", "lib", "usr/lib"];
+        var provided = new HashSet<string>(StringComparer.Ordinal);
+        if (executable.Interpreter is { } loader)
+        {
+            provided.Add(Path.GetFileName(loader));
+        }
+
+        var pending = new Queue<string>(executable.Needed.Append(RuntimeLoadedLibrary));
+        foreach (var beside in Directory.EnumerateFiles(server, "*.so*").Order(StringComparer.Ordinal))
+        {
+            provided.Add(Path.GetFileName(beside));
+            foreach (var needed in ElfFile.TryOpen(beside)?.Needed ?? [])
+            {
+                pending.Enqueue(needed);
             }
         }
 
-        return archive;
+        while (pending.TryDequeue(out var library))
+        {
+            if (!provided.Add(library))
+            {
+                continue;
+            }
+
+            if (libraryFolders.Select(folder => Path.Combine(rootfs, folder, library)).FirstOrDefault(File.Exists) is { } found)
+            {
+                foreach (var needed in ElfFile.TryOpen(found)?.Needed ?? [])
+                {
+                    pending.Enqueue(needed);
+                }
+            }
+            else
+            {
+                missing.Add(library);
+            }
+        }
+
+        if (!File.Exists(Path.Combine(rootfs, CertificateBundle.TrimStart('/'))))
+        {
+            missing.Add(CertificateBundle);
+        }
+
+        if (missing.Count > 0)
+        {
+            throw new NitroEnclaveException(RootfsIncomplete, ErrorKind.InvalidArgument, $"The rootfs folder '{rootfs}' lacks what {ServerExecutable} needs to run: {string.Join(", ", missing)}.");
+        }
     }
 
     /// <summary>SOURCE_DATE_EPOCH when set, else the commit time this module was built from, else the epoch.</summary>
@@ -160,14 +305,16 @@ public static class ReproducibleImage
     /// <summary>
     /// The metadata section, serialised as serde_json writes nitro-cli's EifIdentityInfo (same fields, same order, no
     /// spaces). CustomMetadata records what the image depends on beyond its bytes: the toolchain pins, the model's
-    /// checksum and the blobs'.
+    /// checksum and the blobs', and the pinned packages the rootfs came from.
     /// </summary>
-    private static byte[] Metadata(BlobFolder blobs, string server, DateTimeOffset buildTime)
+    private static byte[] Metadata(BlobFolder blobs, string server, string? rootfs, DateTimeOffset buildTime)
     {
+        var packages = rootfs is null ? null : RootfsPackages(rootfs);
         var version = typeof(ReproducibleImage).Assembly.GetName().Version?.ToString(3) ?? "0.0.0";
         var (os, kernel) = KernelRelease(blobs.KernelConfig);
         using var buffer = new MemoryStream();
-        using (var json = new Utf8JsonWriter(buffer))
+        // serde_json escapes only quotes, backslashes and control characters: versions such as 2.36-9+deb12u14 stay as they are.
+        using (var json = new Utf8JsonWriter(buffer, new JsonWriterOptions { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping }))
         {
             json.WriteStartObject();
             json.WriteString("ImageName", ImageName);
@@ -186,7 +333,7 @@ public static class ReproducibleImage
             json.WriteString("DotNetSdk", BuildPin("DotNetSdkVersion"));
             json.WriteString("ILCompiler", BuildPin("ILCompilerVersion"));
             json.WriteString("OnnxRuntime", BuildPin("OnnxRuntimeVersion"));
-            json.WriteString("Linker", ElfComment.Read(Path.Combine(server, ServerExecutable)));
+            json.WriteString("Linker", ElfFile.TryOpen(Path.Combine(server, ServerExecutable))?.Comment);
             json.WriteStartObject("Sha256");
             foreach (var model in Directory.EnumerateFiles(server, "*.onnx", SearchOption.AllDirectories).Order(StringComparer.Ordinal))
             {
@@ -200,11 +347,61 @@ public static class ReproducibleImage
             }
 
             json.WriteEndObject();
+            if (packages is null)
+            {
+                json.WriteNull("RootfsPackages");
+            }
+            else
+            {
+                json.WriteStartArray("RootfsPackages");
+                foreach (var (package, packageVersion, sha256) in packages)
+                {
+                    json.WriteStartObject();
+                    json.WriteString("Package", package);
+                    json.WriteString("Version", packageVersion);
+                    json.WriteString("Sha256", sha256);
+                    json.WriteEndObject();
+                }
+
+                json.WriteEndArray();
+            }
+
             json.WriteEndObject();
             json.WriteEndObject();
         }
 
         return buffer.ToArray();
+    }
+
+    /// <summary>The rootfs manifest's packages (a line: package, version, SHA-256 of the .deb, files); null without a manifest.</summary>
+    private static List<(string Package, string Version, string Sha256)>? RootfsPackages(string rootfs)
+    {
+        var manifest = Path.Combine(rootfs, RootfsManifest);
+        if (!File.Exists(manifest))
+        {
+            return null;
+        }
+
+        var packages = new List<(string, string, string)>();
+        var number = 0;
+        foreach (var line in File.ReadLines(manifest))
+        {
+            number++;
+            var fields = line.Split((char[])[' ', '\t'], StringSplitOptions.RemoveEmptyEntries);
+            if (fields.Length == 0 || fields[0].StartsWith('#'))
+            {
+                continue;
+            }
+
+            if (fields.Length < 4 || fields[2].Length != 64 || !fields[2].All(char.IsAsciiHexDigitLower))
+            {
+                throw new NitroEnclaveException(RootfsIncomplete, ErrorKind.InvalidData, $"Line {number} of '{manifest}' is not 'package version sha256 file...'.");
+            }
+
+            packages.Add((fields[0], fields[1], fields[2]));
+        }
+
+        return packages;
     }
 
     /// <summary>OS and kernel version from the config's third line ("# Linux/x86_64 6.1.x Kernel Configuration"), as nitro-cli reads them.</summary>
@@ -311,19 +508,52 @@ public sealed class BlobFolder
     }
 }
 
-/// <summary>The .comment section of an ELF executable: the compiler and linker versions the toolchain stamps there.</summary>
-internal static class ElfComment
+/// <summary>
+/// What the image builder reads from a 64-bit little-endian ELF file (what NativeAOT and Debian's amd64 and arm64
+/// libraries are), by its section headers: the loader it names (.interp), the libraries it needs (DT_NEEDED in
+/// .dynamic) and the compiler and linker versions the toolchain stamps in .comment.
+/// </summary>
+internal sealed class ElfFile
 {
-    public static string? Read(string path)
+    private const int MaxSectionBytes = 16 << 20;
+    private const uint DynamicSection = 6; // SHT_DYNAMIC
+    private const long NeededTag = 1; // DT_NEEDED
+
+    private ElfFile(ushort machine, string? interpreter, IReadOnlyList<string> needed, string? comment)
+    {
+        Machine = machine;
+        Interpreter = interpreter;
+        Needed = needed;
+        Comment = comment;
+    }
+
+    public ushort Machine { get; }
+
+    /// <summary>The Debian multiarch folder name of the file's architecture.</summary>
+    public string Multiarch => Machine switch
+    {
+        62 => "x86_64-linux-gnu",
+        183 => "aarch64-linux-gnu",
+        _ => "unknown-linux-gnu",
+    };
+
+    public string? Interpreter { get; }
+
+    public IReadOnlyList<string> Needed { get; }
+
+    public string? Comment { get; }
+
+    /// <summary>The file read as ELF, or null when it is not a 64-bit little-endian ELF file or its tables are malformed.</summary>
+    public static ElfFile? TryOpen(string path)
     {
         using var file = File.OpenRead(path);
         Span<byte> header = stackalloc byte[64];
-        // 64-bit little-endian ELF only: what NativeAOT writes for linux-x64 and linux-arm64.
         if (file.Read(header) < 64 || !header[..4].SequenceEqual((ReadOnlySpan<byte>)[0x7F, 0x45, 0x4C, 0x46]) || header[4] != 2 || header[5] != 1)
         {
             return null;
         }
 
+        var machine = BinaryPrimitives.ReadUInt16LittleEndian(header[0x12..]);
         var sectionTable = (long)BinaryPrimitives.ReadUInt64LittleEndian(header[0x28..]);
         var entrySize = BinaryPrimitives.ReadUInt16LittleEndian(header[0x3A..]);
         var count = BinaryPrimitives.ReadUInt16LittleEndian(header[0x3C..]);
@@ -336,43 +566,78 @@ internal static class ElfComment
         var sections = new byte[count * entrySize];
         file.Position = sectionTable;
         file.ReadExactly(sections);
-        (long Offset, long Size) Section(int i) => (
-            (long)BinaryPrimitives.ReadUInt64LittleEndian(sections.AsSpan((i * entrySize) + 0x18)),
-            (long)BinaryPrimitives.ReadUInt64LittleEndian(sections.AsSpan((i * entrySize) + 0x20)));
-        byte[]? ReadSection((long Offset, long Size) s)
+        Span<byte> Entry(int i) => sections.AsSpan(i * entrySize, entrySize);
+        byte[]? Content(int i)
         {
-            if (s.Offset < 0 || s.Size is < 0 or > 1 << 20 || s.Offset + s.Size > file.Length)
+            var offset = (long)BinaryPrimitives.ReadUInt64LittleEndian(Entry(i)[0x18..]);
+            var size = (long)BinaryPrimitives.ReadUInt64LittleEndian(Entry(i)[0x20..]);
+            if (offset < 0 || size is < 0 or > MaxSectionBytes || offset + size > file.Length)
             {
                 return null;
             }
 
-            var data = new byte[s.Size];
-            file.Position = s.Offset;
+            var data = new byte[size];
+            file.Position = offset;
             file.ReadExactly(data);
             return data;
         }
 
-        if (ReadSection(Section(namesIndex)) is not { } names)
+        if (Content(namesIndex) is not { } names)
         {
             return null;
         }
 
-        for (var i = 0; i < count; i++)
+        static string? Text(byte[] strings, long offset)
         {
-            var nameOffset = (int)BinaryPrimitives.ReadUInt32LittleEndian(sections.AsSpan(i * entrySize));
-            if (nameOffset >= names.Length)
+            if (offset < 0 || offset >= strings.Length)
             {
-                continue;
+                return null;
             }
 
-            var end = Array.IndexOf(names, (byte)0, nameOffset);
-            if (end > 0 && Encoding.ASCII.GetString(names, nameOffset, end - nameOffset) == ".comment" && ReadSection(Section(i)) is { } comment)
+            var end = Array.IndexOf(strings, (byte)0, (int)offset);
+            return Encoding.UTF8.GetString(strings, (int)offset, (end < 0 ? strings.Length : end) - (int)offset);
+        }
+
+        string? interpreter = null;
+        string? comment = null;
+        var needed = new List<string>();
+        for (var i = 0; i < count; i++)
+        {
+            var name = Text(names, BinaryPrimitives.ReadUInt32LittleEndian(Entry(i)));
+            var type = BinaryPrimitives.ReadUInt32LittleEndian(Entry(i)[4..]);
+            if (name == ".interp" && Content(i) is { } interp)
             {
-                var strings = Encoding.UTF8.GetString(comment).Split('\0', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
-                return strings.Length == 0 ? null : string.Join("; ", strings.Distinct(StringComparer.Ordinal));
+                interpreter = Text(interp, 0);
+            }
+            else if (name == ".comment" && Content(i) is { } stamps)
+            {
+                var strings = Encoding.UTF8.GetString(stamps).Split('\0', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+                comment = strings.Length == 0 ? null : string.Join("; ", strings.Distinct(StringComparer.Ordinal));
+            }
+            else if (type == DynamicSection)
+            {
+                var link = (int)BinaryPrimitives.ReadUInt32LittleEndian(Entry(i)[0x28..]);
+                if (link >= count || Content(i) is not { } dynamic || Content(link) is not { } dynamicStrings)
+                {
+                    return null;
+                }
+
+                for (var at = 0; at + 16 <= dynamic.Length; at += 16)
+                {
+                    var tag = BinaryPrimitives.ReadInt64LittleEndian(dynamic.AsSpan(at));
+                    if (tag == 0)
+                    {
+                        break;
+                    }
+
+                    if (tag == NeededTag && Text(dynamicStrings, (long)BinaryPrimitives.ReadUInt64LittleEndian(dynamic.AsSpan(at + 8))) is { Length: > 0 } library)
+                    {
+                        needed.Add(library);
+                    }
+                }
             }
         }
 
-        return null;
+        return new ElfFile(machine, interpreter, needed, comment);
     }
 }

@@ -221,28 +221,41 @@ public sealed class EnclaveSimulation : IDisposable
 
     /// <summary>
     /// The image the simulated enclave is measured as: New-EnclaveImage -Reproducible over the module's simulation
-    /// blobs and the enclave server folder it runs. It is a pure function of those files, so it is built once per set
-    /// of them (named by a hash of their paths, sizes and write times) in the user's cache and reused by every
-    /// simulation; a build for other files replaces it.
+    /// blobs and the image inputs it ships (the NativeAOT server and the root's system files), so the image a real
+    /// instance would run with nitro-cli's blobs differs in PCR0 and PCR1 only. It is a pure function of those files,
+    /// so it is built once per set of them (named by a hash of their paths, sizes and write times) in the user's cache
+    /// and reused by every simulation; a build for other files of the same module folder replaces it. Another copy of
+    /// the module (an installed one, another checkout) has images of its own: deleting those could pull an image from
+    /// under a simulation that is about to read it.
     /// </summary>
     private static string SimulatedImage(EnclaveSimulationOptions options, CancellationToken cancellationToken)
     {
         var blobs = Path.Combine(options.ModuleDirectory, "simulation", "blobs");
-        var server = Path.Combine(options.ModuleDirectory, "enclavehost");
-        var inputs = string.Join('\n', new[] { blobs, server }.SelectMany(folder => Directory.EnumerateFiles(folder, "*", SearchOption.AllDirectories)
+        var server = EnclaveImageInputs.ServerPath(options.ModuleDirectory);
+        var rootfs = EnclaveImageInputs.RootfsPath(options.ModuleDirectory);
+        foreach (var (folder, errorId) in new[] { (server, ReproducibleImage.ServerMissing), (rootfs, ReproducibleImage.RootfsMissing) })
+        {
+            if (!Directory.Exists(folder))
+            {
+                throw new NitroEnclaveException(errorId, ErrorKind.NotFound, $"The module has no '{folder}': the simulation measures the image it would deploy, which the module's build lays out on linux-x64 (scripts/prepare.sh, then dotnet build).");
+            }
+        }
+
+        var inputs = string.Join('\n', new[] { blobs, server, rootfs }.SelectMany(folder => Directory.EnumerateFiles(folder, "*", SearchOption.AllDirectories)
             .Order(StringComparer.Ordinal)
             .Select(file => new FileInfo(file))
             .Select(file => FormattableString.Invariant($"{file.FullName}\t{file.Length}\t{file.LastWriteTimeUtc.Ticks}"))));
-        var name = Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(inputs)))[..16].ToLowerInvariant();
+        static string Hash(string text) => Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(text)))[..16].ToLowerInvariant();
+        var module = Hash(Path.GetFullPath(options.ModuleDirectory));
         var cache = Directory.CreateDirectory(Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.LocalApplicationData, Environment.SpecialFolderOption.Create), "NitroEnclave", "simulation-images"));
-        var image = Path.Combine(cache.FullName, $"detector-{name}.eif");
+        var image = Path.Combine(cache.FullName, $"detector-{module}-{Hash(inputs)}.eif");
         if (File.Exists(image))
         {
             return image;
         }
 
-        ReproducibleImage.Build(new ReproducibleImageOptions { BlobPath = blobs, ServerPath = server, OutputPath = image }, cancellationToken);
-        foreach (var stale in cache.EnumerateFiles("detector-*.eif").Where(f => f.FullName != image))
+        ReproducibleImage.Build(new ReproducibleImageOptions { BlobPath = blobs, ServerPath = server, RootfsPath = rootfs, OutputPath = image }, cancellationToken);
+        foreach (var stale in cache.EnumerateFiles($"detector-{module}-*.eif").Where(f => f.FullName != image))
         {
             stale.Delete();
         }

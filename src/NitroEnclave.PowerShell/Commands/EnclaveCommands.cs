@@ -118,10 +118,15 @@ public sealed class NewEnclaveImageCommand : NitroCliCommandBase
     [ValidateNotNullOrEmpty]
     public string BlobPath { get; set; } = string.Empty;
 
-    /// <summary>The enclave server's folder; default: the one this module ships (the one the simulation runs).</summary>
+    /// <summary>The enclave server's folder; default: the NativeAOT server this module ships (the one the simulation measures).</summary>
     [Parameter(ParameterSetName = ReproducibleSet)]
     [ValidateNotNullOrEmpty]
     public string? ServerPath { get; set; }
+
+    /// <summary>The system files of the enclave's root (loader, libraries, CA bundle); default: the ones this module ships.</summary>
+    [Parameter(ParameterSetName = ReproducibleSet)]
+    [ValidateNotNullOrEmpty]
+    public string? RootfsPath { get; set; }
 
     /// <summary>Where to write the .eif file.</summary>
     [Parameter(Mandatory = true, Position = 1, ParameterSetName = DockerSet)]
@@ -166,27 +171,26 @@ public sealed class NewEnclaveImageCommand : NitroCliCommandBase
         }
     }
 
-    /// <summary>The server folder this module ships: the one Start-EnclaveSimulation runs.</summary>
-    internal static string ModuleServerPath() =>
-        Path.Combine(Path.GetDirectoryName(typeof(NewEnclaveImageCommand).Assembly.Location)!, "enclavehost");
-
     private void BuildReproducibly(string output, string? certificate)
     {
         var blobs = Resolve(BlobPath);
-        var server = ServerPath is null ? ModuleServerPath() : Resolve(ServerPath);
-        if (!ShouldProcess(output, $"Build enclave image from the blobs in '{blobs}' and the server in '{server}'"))
+        var module = Path.GetDirectoryName(typeof(NewEnclaveImageCommand).Assembly.Location)!;
+        var server = ServerPath is null ? EnclaveImageInputs.ServerPath(module) : Resolve(ServerPath);
+        var rootfs = RootfsPath is null ? EnclaveImageInputs.RootfsPath(module) : Resolve(RootfsPath);
+        if (!ShouldProcess(output, $"Build enclave image from the blobs in '{blobs}', the server in '{server}' and the root in '{rootfs}'"))
         {
             return;
         }
 
         try
         {
-            WriteVerbose($"Kernel, command line, init and nsm.ko from '{blobs}'; server from '{server}'.");
+            WriteVerbose($"Kernel, command line, init and nsm.ko from '{blobs}'; server from '{server}'; system files from '{rootfs}'.");
             var image = ReproducibleImage.Build(
                 new ReproducibleImageOptions
                 {
                     BlobPath = blobs,
                     ServerPath = server,
+                    RootfsPath = rootfs,
                     OutputPath = output,
                     SigningCertificatePath = certificate,
                     SigningKeyPath = SigningKey is null ? null : Resolve(SigningKey),

@@ -14,10 +14,11 @@ public sealed class ReproducibleImageTests : IDisposable
 
     public void Dispose() => _inputs.Dispose();
 
-    private EnclaveImage Build(string name, string? certificate = null, string? key = null) => ReproducibleImage.Build(new ReproducibleImageOptions
+    private EnclaveImage Build(string name, string? certificate = null, string? key = null, string? rootfs = null) => ReproducibleImage.Build(new ReproducibleImageOptions
     {
         BlobPath = _inputs.BlobPath,
         ServerPath = _inputs.ServerPath,
+        RootfsPath = rootfs,
         OutputPath = _inputs.Output(name),
         SigningCertificatePath = certificate,
         SigningKeyPath = key,
@@ -223,5 +224,103 @@ public sealed class ReproducibleImageTests : IDisposable
         Assert.Null(result.Mismatches[1].Actual);
         Assert.True(EnclaveImageTestResult.Compare(image, image.ToDictionary()).Matches);
         Assert.Equal(EnclaveImageTestResult.ExpectedInvalid, Assert.Throws<NitroEnclaveException>(() => EnclaveImageTestResult.Compare(image, new Dictionary<int, string> { [2] = "abc" })).ErrorId);
+    }
+
+    /// <summary>
+    /// A rootfs folder for a server that is a real ELF executable (/bin/true: it names the loader and needs libc.so.6),
+    /// with stand-ins for what the loader and .NET look for, and a manifest as the fetch script writes it.
+    /// </summary>
+    private string ElfServerAndRootfs()
+    {
+        File.Copy("/bin/true", Path.Combine(_inputs.ServerPath, "EnclaveHost"), overwrite: true);
+        var rootfs = Path.Combine(_inputs.Root, "rootfs");
+        foreach (var (path, text) in new[]
+        {
+            ("lib64/ld-linux-x86-64.so.2", "loader"),
+            ("lib/x86_64-linux-gnu/libc.so.6", "libc"),
+            ("usr/lib/x86_64-linux-gnu/libssl.so.3", "libssl"),
+            ("etc/ssl/certs/ca-certificates.crt", "certificates"),
+            (ReproducibleImage.RootfsManifest, "# pinned\nlibc6 2.36-9+deb12u14 " + new string('a', 64) + " lib/x86_64-linux-gnu/libc.so.6\nlibssl3 3.0.22-1~deb12u2 " + new string('b', 64) + " usr/lib/x86_64-linux-gnu/libssl.so.3\n"),
+        })
+        {
+            Directory.CreateDirectory(Path.GetDirectoryName(Path.Combine(rootfs, path))!);
+            File.WriteAllText(Path.Combine(rootfs, path), text);
+        }
+
+        return rootfs;
+    }
+
+    [Fact]
+    public void The_rootfs_lands_at_the_enclaves_root_with_the_loader_executable_and_its_packages_in_the_metadata()
+    {
+        var rootfs = ElfServerAndRootfs();
+
+        Build("app.eif", rootfs: rootfs);
+
+        var sections = TestImageInputs.Sections(File.ReadAllBytes(_inputs.Output("app.eif")));
+        var records = TestImageInputs.ParseCpio(sections[4].Data).ToDictionary(r => r.Name);
+        Assert.Equal(0x81EDu, records["rootfs/lib64/ld-linux-x86-64.so.2"].Mode);
+        Assert.Equal(0x81A4u, records["rootfs/lib/x86_64-linux-gnu/libc.so.6"].Mode);
+        Assert.Equal(0x41EDu, records["rootfs/usr/lib/x86_64-linux-gnu"].Mode);
+        Assert.Equal("libssl"u8.ToArray(), records["rootfs/usr/lib/x86_64-linux-gnu/libssl.so.3"].Data);
+        Assert.Equal(0x81EDu, records["rootfs/app/EnclaveHost"].Mode);
+        Assert.Contains("rootfs/tmp", records.Keys);
+        Assert.Contains("SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt\n", Encoding.UTF8.GetString(records["env"].Data), StringComparison.Ordinal);
+        // Written as serde_json writes it: a '+' stays a '+'.
+        Assert.Contains("\"Version\":\"2.36-9+deb12u14\"", Encoding.UTF8.GetString(sections[2].Data), StringComparison.Ordinal);
+        using var json = JsonDocument.Parse(sections[2].Data);
+        var packages = json.RootElement.GetProperty("CustomMetadata").GetProperty("RootfsPackages").EnumerateArray()
+            .Select(p => (p.GetProperty("Package").GetString(), p.GetProperty("Version").GetString(), p.GetProperty("Sha256").GetString()));
+        Assert.Equal([("libc6", "2.36-9+deb12u14", new string('a', 64)), ("libssl3", "3.0.22-1~deb12u2", new string('b', 64))], packages);
+    }
+
+    [Fact]
+    public void Two_builds_with_a_rootfs_are_byte_identical()
+    {
+        var rootfs = ElfServerAndRootfs();
+        Build("first.eif", rootfs: rootfs);
+        File.SetLastWriteTimeUtc(Path.Combine(rootfs, "lib/x86_64-linux-gnu/libc.so.6"), new DateTime(2001, 2, 3, 4, 5, 6, DateTimeKind.Utc));
+
+        Build("second.eif", rootfs: rootfs);
+
+        Assert.Equal(File.ReadAllBytes(_inputs.Output("first.eif")), File.ReadAllBytes(_inputs.Output("second.eif")));
+    }
+
+    [Theory]
+    [InlineData("lib/x86_64-linux-gnu/libc.so.6", "libc.so.6")]
+    [InlineData("lib64/ld-linux-x86-64.so.2", "/lib64/ld-linux-x86-64.so.2")]
+    [InlineData("usr/lib/x86_64-linux-gnu/libssl.so.3", "libssl.so.3")]
+    [InlineData("etc/ssl/certs/ca-certificates.crt", "/etc/ssl/certs/ca-certificates.crt")]
+    public void A_rootfs_without_what_the_server_needs_is_refused_naming_it(string file, string named)
+    {
+        var rootfs = ElfServerAndRootfs();
+        File.Delete(Path.Combine(rootfs, file));
+
+        var error = Assert.Throws<NitroEnclaveException>(() => Build("app.eif", rootfs: rootfs));
+
+        Assert.Equal(ReproducibleImage.RootfsIncomplete, error.ErrorId);
+        Assert.EndsWith($"needs to run: {named}.", error.Message, StringComparison.Ordinal);
+        Assert.False(File.Exists(_inputs.Output("app.eif")));
+    }
+
+    [Fact]
+    public void A_missing_rootfs_folder_and_one_that_would_replace_the_server_are_refused()
+    {
+        Assert.Equal(ReproducibleImage.RootfsMissing, Assert.Throws<NitroEnclaveException>(() => Build("app.eif", rootfs: Path.Combine(_inputs.Root, "none"))).ErrorId);
+        var rootfs = ElfServerAndRootfs();
+        Directory.CreateDirectory(Path.Combine(rootfs, "app"));
+        Assert.Equal(ReproducibleImage.RootfsConflict, Assert.Throws<NitroEnclaveException>(() => Build("app.eif", rootfs: rootfs)).ErrorId);
+    }
+
+    [Fact]
+    public void A_malformed_manifest_line_is_refused_with_its_number()
+    {
+        var rootfs = ElfServerAndRootfs();
+        File.WriteAllText(Path.Combine(rootfs, ReproducibleImage.RootfsManifest), "# pinned\nlibc6 2.36\n");
+
+        var error = Assert.Throws<NitroEnclaveException>(() => Build("app.eif", rootfs: rootfs));
+
+        Assert.Equal(ReproducibleImage.RootfsIncomplete, error.ErrorId);
+        Assert.Contains("Line 2 ", error.Message, StringComparison.Ordinal);
     }
 }
