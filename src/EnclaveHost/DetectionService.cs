@@ -45,7 +45,11 @@ public sealed class DetectionService : IDetectionService
 
         // The plaintext is never longer than the ciphertext; it is held twice for a moment (buffer and copy).
         await memory.ReserveAsync(2L * request.EncryptedFile.Length, MemoryWait, "the decrypted file", cancellationToken).ConfigureAwait(false);
-        var decryptor = new TimedDecryptor(new RecipientDataKeyDecryptor(_kms.ClientFor(request.Credentials), _keys));
+        var decryptor = new TimedDecryptor(new RecipientDataKeyDecryptor(
+            _kms.ClientFor(request.Credentials),
+            _keys,
+            request.Credentials.GrantTokens,
+            new AwsCredentialsUsed("the request", request.Credentials.AccessKeyId, request.Credentials.SessionToken is not null)));
         byte[] image;
         using (var plaintext = new MemoryStream(request.EncryptedFile.Length))
         {
@@ -137,6 +141,9 @@ public sealed class DetectionService : IDetectionService
         var code = ex.ErrorId switch
         {
             EnvelopeErrors.KmsAccessDenied => ProtocolErrorCodes.KmsAccessDenied,
+            EnvelopeErrors.AwsSignatureInvalid => ProtocolErrorCodes.AwsSignatureInvalid,
+            EnvelopeErrors.AwsAccessKeyUnknown => ProtocolErrorCodes.AwsAccessKeyUnknown,
+            EnvelopeErrors.AwsTokenInvalid => ProtocolErrorCodes.AwsTokenInvalid,
             EnvelopeErrors.KmsUnavailable => ProtocolErrorCodes.KmsUnavailable,
             EnvelopeErrors.KmsInvalidCiphertext => ProtocolErrorCodes.DecryptFailed,
             _ when ex.ErrorId.StartsWith("Kms", StringComparison.Ordinal) => ProtocolErrorCodes.KmsError,

@@ -18,7 +18,7 @@ public sealed class InvokeEnclaveDetectionCommand : AwsCmdlet
     private readonly Queue<(string Path, Task<EnclaveDetectionResult> Detection)> _pending = new();
     private SemaphoreSlim? _throttle;
     private EnclaveFleet? _fleet;
-    private AwsCallerCredentials? _credentials;
+    private readonly Dictionary<(AwsConnectionSettings, string), AwsCallerCredentials> _credentials = [];
     private DetectionRequestOptions? _options;
     private int _done;
     private int _started;
@@ -79,6 +79,13 @@ public sealed class InvokeEnclaveDetectionCommand : AwsCmdlet
     [ArgumentCompleter(typeof(DetectionClassCompleter))]
     public string[]? Class { get; set; }
 
+    /// <summary>Grant tokens for the enclave's KMS Decrypt, for a grant that is not yet eventually consistent.</summary>
+    [Parameter(ValueFromPipelineByPropertyName = true)]
+    [Alias("GrantTokens")]
+    [ValidateCount(1, ProtocolCodec.MaxGrantTokens)]
+    [ValidateLength(1, ProtocolCodec.MaxGrantTokenLength)]
+    public string[]? GrantToken { get; set; }
+
     /// <summary>Files sent at once.</summary>
     [Parameter]
     [ValidateRange(1, 64)]
@@ -94,25 +101,44 @@ public sealed class InvokeEnclaveDetectionCommand : AwsCmdlet
             ValidateClasses(Class);
         }
 
-        // The enclave calls KMS itself, through its own route: only the credentials and region go with each file.
-        var settings = ResolveAwsSettings(callsKms: false);
-        try
-        {
-            _credentials = AwsClientFactory.ResolveCallerCredentials(settings);
-        }
-        catch (NitroEnclaveException ex)
-        {
-            ThrowTerminatingError(ToErrorRecord(ex, "AWS credentials"));
-        }
-
-        if (VerboseRequested)
-        {
-            WriteVerbose($"AWS region: {_credentials!.Region} ({AwsConnectionDescription.RegionSource(settings, _credentials.Region)}), sent to the enclave server for its KMS call.");
-        }
+        CallerCredentials();
 
         _throttle = new SemaphoreSlim(ThrottleLimit);
         _options = new DetectionRequestOptions { MinScore = MinScore, MaxResults = MaxResults, Classes = Class ?? [] };
         WriteVerbose($"Sending files to the enclave server{(endpoints.Count > 1 ? "s" : string.Empty)} at {string.Join(", ", endpoints)}, {ThrottleLimit} at a time.");
+    }
+
+    /// <summary>
+    /// The keys and region for the enclave's own KMS call (it reaches KMS through its own route: only these go with each
+    /// file), resolved once per set of AWS parameters (they may come with each pipeline record).
+    /// </summary>
+    private (AwsConnectionSettings Settings, AwsCallerCredentials Credentials) CallerCredentials()
+    {
+        var settings = ResolveAwsSettings(callsKms: false);
+        var key = (settings, string.Join('\n', GrantToken ?? []));
+        if (_credentials.TryGetValue(key, out var known))
+        {
+            return (settings, known);
+        }
+
+        AwsCallerCredentials credentials;
+        try
+        {
+            credentials = AwsClientFactory.ResolveCallerCredentials(settings, GrantToken);
+        }
+        catch (NitroEnclaveException ex)
+        {
+            ThrowTerminatingError(ToErrorRecord(ex, "AWS credentials"));
+            throw;
+        }
+
+        if (VerboseRequested)
+        {
+            WriteVerbose($"AWS region: {credentials.Region} ({AwsConnectionDescription.RegionSource(settings)}), sent to the enclave server for its KMS call.");
+        }
+
+        _credentials[key] = credentials;
+        return (settings, credentials);
     }
 
     /// <summary>A label the server's model lacks would only match nothing: refuse it before any file is sent.</summary>
@@ -149,7 +175,7 @@ public sealed class InvokeEnclaveDetectionCommand : AwsCmdlet
             foreach (var file in FilePathResolver.Resolve(this, item, literal, WriteError))
             {
                 _started++;
-                _pending.Enqueue((file, DetectAsync(file)));
+                _pending.Enqueue((file, DetectAsync(file, CallerCredentials())));
                 WriteFinished(wait: false);
             }
         }
@@ -199,7 +225,7 @@ public sealed class InvokeEnclaveDetectionCommand : AwsCmdlet
         }
     }
 
-    private async Task<EnclaveDetectionResult> DetectAsync(string file)
+    private async Task<EnclaveDetectionResult> DetectAsync(string file, (AwsConnectionSettings Settings, AwsCallerCredentials Credentials) aws)
     {
         await _throttle!.WaitAsync(CancellationToken).ConfigureAwait(false);
         try
@@ -212,10 +238,18 @@ public sealed class InvokeEnclaveDetectionCommand : AwsCmdlet
             }
 
             var bytes = await File.ReadAllBytesAsync(file, CancellationToken).ConfigureAwait(false);
-            var request = new DetectRequest { EncryptedFile = bytes, Credentials = _credentials!, Options = _options! };
+            var request = new DetectRequest { EncryptedFile = bytes, Credentials = aws.Credentials, Options = _options! };
             var watch = Stopwatch.StartNew();
-            var (response, client) = await _fleet.RunAsync(c => c.DetectAsync(request, CancellationToken), CancellationToken).ConfigureAwait(false);
-            return new EnclaveDetectionResult(file, response, client.Endpoint.ToString(), watch.Elapsed.TotalMilliseconds);
+            try
+            {
+                var (response, client) = await _fleet.RunAsync(c => c.DetectAsync(request, CancellationToken), CancellationToken).ConfigureAwait(false);
+                return new EnclaveDetectionResult(file, response, client.Endpoint.ToString(), watch.Elapsed.TotalMilliseconds);
+            }
+            catch (EnclaveProtocolException ex) when (ex.Code is ProtocolErrorCodes.AwsSignatureInvalid or ProtocolErrorCodes.AwsAccessKeyUnknown or ProtocolErrorCodes.AwsTokenInvalid)
+            {
+                // The same id as when the module calls KMS itself, and the source the enclave cannot know.
+                throw new NitroEnclaveException(ex.Code, ErrorKind.SecurityError, $"{ex.Message} The credentials came from {aws.Settings.CredentialSource}.", ex);
+            }
         }
         finally
         {
