@@ -12,13 +12,18 @@ namespace NitroEnclave.LocalKms;
 /// The command line:
 ///   serve --data-path DIR [--port N] [--trust-root PEM]... [--account-id ID] [--region R] [--listen ADDRESS]
 ///   add-principal --data-path DIR --arn ARN
-/// serve prints one JSON ready line on stdout once it listens; add-principal prints the new credentials as JSON.
+///   add-role --data-path DIR --arn ROLE_ARN [--trust PRINCIPAL]... [--web-identity-subject SUB]... [--max-session-duration SECONDS]
+///   issue-web-identity-token --data-path DIR --subject SUB [--lifetime-seconds N]
+/// serve prints one JSON ready line on stdout once it listens; add-principal prints the new credentials as JSON, add-role
+/// the role as JSON, issue-web-identity-token the token alone (so it can go straight into a token file).
 /// </summary>
 internal static class Program
 {
     private const string Usage = """
         usage: NitroEnclave.LocalKms serve --data-path DIR [--port N] [--trust-root PEM]... [--account-id ID] [--region R] [--listen ADDRESS]
                NitroEnclave.LocalKms add-principal --data-path DIR --arn ARN
+               NitroEnclave.LocalKms add-role --data-path DIR --arn ROLE_ARN [--trust PRINCIPAL]... [--web-identity-subject SUB]... [--max-session-duration SECONDS]
+               NitroEnclave.LocalKms issue-web-identity-token --data-path DIR --subject SUB [--lifetime-seconds N]
         """;
 
     public static async Task<int> Main(string[] args)
@@ -36,6 +41,8 @@ internal static class Program
             {
                 "serve" => await ServeAsync(options).ConfigureAwait(false),
                 "add-principal" => AddPrincipal(options),
+                "add-role" => AddRole(options),
+                "issue-web-identity-token" => IssueWebIdentityToken(options),
                 _ => throw new ArgumentException($"unknown command '{args[0]}'"),
             };
         }
@@ -95,6 +102,43 @@ internal static class Program
         Console.Out.WriteLine(JsonSerializer.Serialize(credentials, KmsJsonContext.Default.PrincipalCredentials));
         return 0;
     }
+
+    private static int AddRole(Dictionary<string, List<string>> options)
+    {
+        var principals = LocalKmsData.OpenPrincipals(Path.GetFullPath(Required(options, "--data-path")));
+        var role = principals.AddRole(
+            Required(options, "--arn"),
+            options.GetValueOrDefault("--trust") ?? [],
+            options.GetValueOrDefault("--web-identity-subject") ?? [],
+            Seconds(options, "--max-session-duration") ?? Identity.Role.DefaultMaxSessionDurationSeconds);
+        var definition = new RoleDefinition
+        {
+            Arn = role.Arn,
+            TrustedPrincipals = [.. role.TrustedPrincipals],
+            WebIdentitySubjects = [.. role.WebIdentitySubjects],
+            MaxSessionDurationSeconds = role.MaxSessionDurationSeconds,
+        };
+        Console.Out.WriteLine(JsonSerializer.Serialize(definition, KmsJsonContext.Default.RoleDefinition));
+        return 0;
+    }
+
+    private static int IssueWebIdentityToken(Dictionary<string, List<string>> options)
+    {
+        var lifetime = Seconds(options, "--lifetime-seconds") ?? 3600;
+        if (lifetime == 0)
+        {
+            throw new ArgumentException("--lifetime-seconds must be at least 1");
+        }
+
+        var provider = LocalKmsData.OpenWebIdentityProvider(Path.GetFullPath(Required(options, "--data-path")));
+        Console.Out.WriteLine(provider.Mint(Required(options, "--subject"), TimeSpan.FromSeconds(lifetime)));
+        return 0;
+    }
+
+    private static int? Seconds(Dictionary<string, List<string>> options, string name) =>
+        Single(options, name) is { } text
+            ? int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var seconds) ? seconds : throw new ArgumentException($"{name} '{text}' is not a number of seconds")
+            : null;
 
     private static Dictionary<string, List<string>> ParseOptions(ReadOnlySpan<string> args)
     {

@@ -6,8 +6,8 @@ using NitroEnclave.LocalKms.Protocol;
 namespace NitroEnclave.LocalKms.Tests;
 
 /// <summary>
-/// Temporary credentials at the verifier: the endpoint issues none yet, so a principal holding a session token is
-/// handed to the verifier directly, and requests are built in memory.
+/// Temporary credentials at the verifier: a principal holding a session token is handed to the verifier directly, and
+/// requests are built in memory (StsTests has the tokens the endpoint issues, through the SDK).
 /// </summary>
 public sealed class SessionTokenTests
 {
@@ -16,8 +16,14 @@ public sealed class SessionTokenTests
     private static readonly Principal Temporary = new("ASIATEMPORARY0000001", "arn:aws:sts::111122223333:assumed-role/Parent/i-1", "111122223333", "temporary-secret", Issued);
     private static readonly Principal LongTerm = new("AKIALONGTERM00000001", "arn:aws:iam::111122223333:user/admin", "111122223333", "long-term-secret");
 
+    private static readonly Principal Expired = new("ASIAEXPIRED000000001", "arn:aws:sts::111122223333:assumed-role/Parent/i-2", "111122223333", "expired-secret", Issued)
+    {
+        RoleArn = "arn:aws:iam::111122223333:role/Parent",
+        Expiration = DateTimeOffset.UtcNow.AddMinutes(-1),
+    };
+
     private static readonly SigV4Verifier Verifier = new(
-        id => id == Temporary.AccessKeyId ? Temporary : id == LongTerm.AccessKeyId ? LongTerm : null, "us-east-1", TimeProvider.System);
+        (id, _) => new[] { Temporary, LongTerm, Expired }.FirstOrDefault(p => p.AccessKeyId == id), "us-east-1", TimeProvider.System);
 
     private static HttpRequest Request(Principal signer, string? token, bool signToken)
     {
@@ -81,5 +87,12 @@ public sealed class SessionTokenTests
     {
         var error = Refusal(Request(Temporary, Issued, signToken: false));
         Assert.Equal((KmsErrorTypes.InvalidSignature, "'X-Amz-Security-Token' must be a 'SignedHeader' in the AWS Authorization."), (error.ErrorType, error.Message));
+    }
+
+    [Fact]
+    public void Temporary_credentials_past_their_expiration_are_ExpiredTokenException()
+    {
+        var error = Refusal(Request(Expired, Issued, signToken: true));
+        Assert.Equal(("ExpiredTokenException", "The security token included in the request is expired"), (error.ErrorType, error.Message));
     }
 }

@@ -65,6 +65,13 @@ Describe 'The NitroEnclave package' {
             Should -Be @('linux-arm64', 'linux-x64')
     }
 
+    It 'ships the SDK parts that assume-role, web identity and SSO profiles and the lockout check load, in deps/' {
+        # AWSSDK.Core loads them by name from its own (the module's private) load context, so they must sit beside it.
+        foreach ($assembly in 'AWSSDK.Core', 'AWSSDK.SecurityToken', 'AWSSDK.SSO', 'AWSSDK.SSOOIDC') {
+            Join-Path $installed "deps/$assembly.dll" | Should -Exist
+        }
+    }
+
     It 'imported by name, runs the quick start: five airplanes, and the parent is denied' {
         $servers = (Join-Path $installed 'enclavehost/EnclaveHost'), (Join-Path $installed 'localkms/NitroEnclave.LocalKms')
         # The case the module must handle: the package carries no file modes, so the servers arrive without execute bits.

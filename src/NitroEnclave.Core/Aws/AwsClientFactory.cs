@@ -3,6 +3,7 @@ using Amazon.KeyManagementService;
 using Amazon.Runtime;
 using Amazon.Runtime.CredentialManagement;
 using Amazon.Runtime.Credentials;
+using Amazon.SecurityToken;
 using Amazon.Util;
 using NitroEnclave.Envelope;
 using NitroEnclave.Kms;
@@ -61,6 +62,17 @@ public static class AwsClientFactory
     }
 
     /// <summary>
+    /// An STS client with the same credentials, region, endpoint and timeouts as <see cref="CreateKmsClient"/>: with
+    /// an endpoint URL, STS is asked at that same URL (the local KMS answers STS on its port).
+    /// </summary>
+    public static AmazonSecurityTokenServiceClient CreateStsClient(AwsConnectionSettings settings)
+    {
+        ArgumentNullException.ThrowIfNull(settings);
+        var config = Configure(new AmazonSecurityTokenServiceConfig(), settings);
+        return new AmazonSecurityTokenServiceClient(ResolveCredentials(settings).Credentials, config);
+    }
+
+    /// <summary>
     /// The KMS client configuration the settings stand for, without resolving credentials: region (the same chain with
     /// or without -EndpointUrl), endpoint (-EndpointUrl, else what the SDK reads itself: AWS_ENDPOINT_URL_KMS,
     /// AWS_ENDPOINT_URL or the profile's endpoint_url, else the region's), timeouts, retries and the user agent.
@@ -68,15 +80,19 @@ public static class AwsClientFactory
     public static AmazonKeyManagementServiceConfig CreateKmsConfig(AwsConnectionSettings settings)
     {
         ArgumentNullException.ThrowIfNull(settings);
+        return Configure(new AmazonKeyManagementServiceConfig(), settings);
+    }
+
+    /// <summary>The region, endpoint, timeouts and retries every client of the module uses, whichever service it calls.</summary>
+    private static T Configure<T>(T config, AwsConnectionSettings settings)
+        where T : ClientConfig
+    {
         AwsUserAgent.Apply();
         var profile = FindProfile(settings);
         var region = ResolveRegion(settings, profile);
-        var config = new AmazonKeyManagementServiceConfig
-        {
-            Timeout = settings.Timeout,
-            ConnectTimeout = settings.Timeout,
-            MaxErrorRetry = MaxErrorRetry,
-        };
+        config.Timeout = settings.Timeout;
+        config.ConnectTimeout = settings.Timeout;
+        config.MaxErrorRetry = MaxErrorRetry;
         if (settings.ProfileName is not null)
         {
             // The SDK reads a profile's endpoint_url (and services section) from the profile the config names.
@@ -91,11 +107,11 @@ public static class AwsClientFactory
         else
         {
             config.RegionEndpoint = RegionEndpoint.GetBySystemName(region.Name);
-            // The SDK takes an AWS_ENDPOINT_URL_KMS or AWS_ENDPOINT_URL set to nothing for an endpoint, and fails on it.
+            // The SDK takes an AWS_ENDPOINT_URL_<SERVICE> or AWS_ENDPOINT_URL set to nothing for an endpoint, and fails on it.
             if (config.ServiceURL is { Length: 0 })
             {
                 throw new NitroEnclaveException(AwsSettingsResolver.InvalidEndpoint, ErrorKind.InvalidArgument,
-                    "AWS_ENDPOINT_URL_KMS or AWS_ENDPOINT_URL is set but empty: remove it, or set it to the KMS endpoint URL.");
+                    "AWS_ENDPOINT_URL_KMS, AWS_ENDPOINT_URL_STS or AWS_ENDPOINT_URL is set but empty: remove it, or set it to the endpoint URL.");
             }
         }
 

@@ -1,8 +1,3 @@
-using Amazon;
-using Amazon.KeyManagementService;
-using Amazon.Runtime;
-using Amazon.Runtime.CredentialManagement;
-
 namespace NitroEnclave.Aws;
 
 /// <summary>

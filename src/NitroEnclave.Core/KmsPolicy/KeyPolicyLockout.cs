@@ -10,7 +10,11 @@ namespace NitroEnclave.KmsPolicy;
 /// Allow that depends on one grants nothing, a Deny that depends on one applies.
 /// The principals checked are the account root (which lets IAM policies grant access), the caller when known, and
 /// every principal the old policy names; a principal counts as locked out when it could change the policy before and
-/// cannot afterwards. When nobody could change the new policy, every one of them is locked out.
+/// cannot afterwards, and the caller whenever it cannot afterwards. When nobody could change the new policy, every one
+/// of them is locked out. A role session (arn:aws:sts::ACCOUNT:assumed-role/ROLE/SESSION) is named by a Principal that
+/// names it, its role (arn:aws:iam::ACCOUNT:role/PATH/ROLE: role names are unique in an account, whatever the path) or
+/// its account, as IAM matches resource policies; a NotPrincipal exempts it only when it names the session itself or
+/// the account, as IAM documents for NotPrincipal.
 /// </summary>
 public static partial class KeyPolicyLockout
 {
@@ -86,13 +90,13 @@ public static partial class KeyPolicyLockout
     {
         if (statement.TryGetProperty("Principal", out var principal))
         {
-            return Names(principal, principalArn);
+            return Names(principal, principalArn, throughRole: true);
         }
 
-        return statement.TryGetProperty("NotPrincipal", out var notPrincipal) && !Names(notPrincipal, principalArn);
+        return statement.TryGetProperty("NotPrincipal", out var notPrincipal) && !Names(notPrincipal, principalArn, throughRole: false);
     }
 
-    private static bool Names(JsonElement principal, string principalArn)
+    private static bool Names(JsonElement principal, string principalArn, bool throughRole)
     {
         if (principal.ValueKind == JsonValueKind.String)
         {
@@ -105,10 +109,20 @@ public static partial class KeyPolicyLockout
         }
 
         var account = AccountOf(principalArn);
+        var session = throughRole ? AssumedRolePattern().Match(principalArn) : Match.Empty;
         return EnclavePolicyReader.Strings(aws).Any(value =>
             value == "*"
             || string.Equals(value, principalArn, StringComparison.Ordinal)
-            || (account is not null && (value == account || value == RootArn(account))));
+            || (account is not null && (value == account || value == RootArn(account)))
+            || (session.Success && IsRoleOf(value, session.Groups[1].Value, session.Groups[2].Value)));
+    }
+
+    /// <summary>Whether <paramref name="value"/> is the ARN of role <paramref name="roleName"/> in <paramref name="account"/>, with any path.</summary>
+    private static bool IsRoleOf(string value, string account, string roleName)
+    {
+        var prefix = $"arn:aws:iam::{account}:role/";
+        return value.StartsWith(prefix, StringComparison.Ordinal)
+            && string.Equals(value[(value.LastIndexOf('/') + 1)..], roleName, StringComparison.Ordinal);
     }
 
     private static bool CoversAction(JsonElement statement)
@@ -181,4 +195,7 @@ public static partial class KeyPolicyLockout
 
     [GeneratedRegex(@"^arn:aws[a-z-]*:(?:iam|sts)::(\d{12}):")]
     private static partial Regex PrincipalAccountPattern();
+
+    [GeneratedRegex(@"^arn:aws:sts::(\d{12}):assumed-role/([^/]+)/[^/]+$")]
+    private static partial Regex AssumedRolePattern();
 }

@@ -44,19 +44,33 @@ public sealed class KmsEnclavePolicy
 /// <summary>What Set-KmsEnclavePolicy did or would do to one key.</summary>
 public sealed class KmsEnclavePolicyUpdate
 {
-    internal KmsEnclavePolicyUpdate(KmsEnclavePolicy before, KeyPolicyEdit edit, IReadOnlyList<string> lockedOut)
+    internal KmsEnclavePolicyUpdate(KmsEnclavePolicy before, KeyPolicyEdit edit, string? callerArn)
     {
         Before = before;
         Edit = edit;
-        LockedOut = lockedOut;
+        CallerArn = callerArn;
+        LockedOut = edit.IsChanged ? KeyPolicyLockout.LockedOut(edit.OriginalText, edit.PolicyText, before.AccountId, callerArn) : [];
     }
 
     public KmsEnclavePolicy Before { get; }
 
     public KeyPolicyEdit Edit { get; }
 
+    /// <summary>Who makes the change (as STS GetCallerIdentity names it), when known: the lockout check requires that it keeps kms:PutKeyPolicy.</summary>
+    public string? CallerArn { get; }
+
     /// <summary>Principals that could change the key policy before and could not afterwards (see <see cref="KeyPolicyLockout"/>).</summary>
     public IReadOnlyList<string> LockedOut { get; }
+
+    /// <summary>Whether the caller is among <see cref="LockedOut"/>.</summary>
+    public bool LocksOutCaller => CallerArn is not null && LockedOut.Contains(CallerArn, StringComparer.Ordinal);
+
+    /// <summary>The same edit, checked for the caller <paramref name="callerArn"/> too.</summary>
+    public KmsEnclavePolicyUpdate ForCaller(string callerArn)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(callerArn);
+        return new KmsEnclavePolicyUpdate(Before, Edit, callerArn);
+    }
 }
 
 /// <summary>Reads and writes key policies through KMS (GetKeyPolicy, PutKeyPolicy), with DescribeKey to resolve aliases.</summary>
@@ -99,8 +113,7 @@ public sealed class KmsKeyPolicyClient : IDisposable
     {
         var before = await GetAsync(keyId, cancellationToken).ConfigureAwait(false);
         var edit = settings is null ? EnclavePolicyEditor.Remove(before.Policy) : EnclavePolicyEditor.Apply(before.Policy, settings);
-        var lockedOut = edit.IsChanged ? KeyPolicyLockout.LockedOut(edit.OriginalText, edit.PolicyText, before.AccountId, callerArn) : [];
-        return new KmsEnclavePolicyUpdate(before, edit, lockedOut);
+        return new KmsEnclavePolicyUpdate(before, edit, callerArn);
     }
 
     /// <summary>

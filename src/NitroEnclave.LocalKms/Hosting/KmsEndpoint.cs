@@ -24,7 +24,7 @@ internal sealed partial class KmsEndpoint(KmsService service, SigV4Verifier veri
         var status = StatusCodes.Status200OK;
         try
         {
-            var body = await ReadBodyAsync(http.Request).ConfigureAwait(false);
+            var body = await RequestBody.ReadAsync(http.Request, maxRequestBytes, TooLarge).ConfigureAwait(false);
             var caller = verifier.Verify(http.Request, body);
             var target = http.Request.Headers["X-Amz-Target"].ToString();
             if (!target.StartsWith(TargetPrefix, StringComparison.Ordinal))
@@ -51,29 +51,6 @@ internal sealed partial class KmsEndpoint(KmsService service, SigV4Verifier veri
         http.Response.ContentType = ContentType;
         http.Response.ContentLength = response.Length;
         await http.Response.Body.WriteAsync(response, http.RequestAborted).ConfigureAwait(false);
-    }
-
-    private async Task<byte[]> ReadBodyAsync(HttpRequest request)
-    {
-        if (request.ContentLength > maxRequestBytes)
-        {
-            throw TooLarge();
-        }
-
-        using var buffer = new MemoryStream();
-        var chunk = new byte[16 * 1024];
-        int read;
-        while ((read = await request.Body.ReadAsync(chunk, request.HttpContext.RequestAborted).ConfigureAwait(false)) > 0)
-        {
-            if (buffer.Length + read > maxRequestBytes)
-            {
-                throw TooLarge();
-            }
-
-            buffer.Write(chunk, 0, read);
-        }
-
-        return buffer.ToArray();
     }
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Request {RequestId} failed: {ExceptionType}")]

@@ -7,6 +7,7 @@ using Microsoft.Extensions.Logging;
 using NitroEnclave.LocalKms.Identity;
 using NitroEnclave.LocalKms.Keys;
 using NitroEnclave.LocalKms.Operations;
+using NitroEnclave.LocalKms.Sts;
 
 namespace NitroEnclave.LocalKms.Hosting;
 
@@ -62,9 +63,16 @@ public sealed class LocalKmsServer : IAsyncDisposable
         var app = builder.Build();
         var verifier = new AttestationRecipientVerifier(options.TrustedRoots, options.AttestationMaxAge, options.Time);
         var service = new KmsService(store.Keys, verifier, options.Region, options.Time);
-        var endpoint = new KmsEndpoint(service, new SigV4Verifier(store.Principals.Find, options.Region, options.Time), options.MaxRequestBytes,
-            app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("LocalKms"));
-        app.Run(endpoint.HandleAsync);
+        var sessions = new SessionCredentials(store.MasterKey, options.Time);
+        // Session keys (ASIA...) open from their token; long-term keys are in the principal directory.
+        var signatures = new SigV4Verifier(
+            (accessKeyId, token) => accessKeyId.StartsWith(SessionCredentials.AccessKeyPrefix, StringComparison.Ordinal) ? sessions.Open(accessKeyId, token) : store.Principals.Find(accessKeyId),
+            options.Region, options.Time);
+        var logger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("LocalKms");
+        var kms = new KmsEndpoint(service, signatures, options.MaxRequestBytes, logger);
+        var sts = new StsEndpoint(new StsService(store.Principals, sessions, new WebIdentityTokens(store.MasterKey, options.Time)), signatures, options.MaxRequestBytes, logger);
+        // One port for both services, as the signed service name in the credential scope says.
+        app.Run(http => StsEndpoint.Claims(http.Request) ? sts.HandleAsync(http) : kms.HandleAsync(http));
         await app.StartAsync(cancellationToken).ConfigureAwait(false);
 
         var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();

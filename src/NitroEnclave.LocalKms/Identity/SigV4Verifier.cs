@@ -6,32 +6,58 @@ using NitroEnclave.LocalKms.Protocol;
 
 namespace NitroEnclave.LocalKms.Identity;
 
+/// <summary>What one service requires of a signature: its name in the credential scope, the region (null: any), the headers that must be signed.</summary>
+internal sealed record SigV4Scope(string Service, string? Region, IReadOnlyList<(string Name, string Display)> RequiredSignedHeaders)
+{
+    // Coral's wording for an unsigned Host ("'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization."),
+    // applied to each header a replayed signature could otherwise be moved under.
+    private static readonly (string Name, string Display) Host = ("host", "'Host' or ':authority'");
+    private static readonly (string Name, string Display) Date = ("x-amz-date", "'X-Amz-Date'");
+
+    /// <summary>KMS: scoped to this endpoint's region, and the operation (X-Amz-Target) signed.</summary>
+    public static SigV4Scope Kms(string region) => new("kms", region, [Host, Date, ("x-amz-target", "'X-Amz-Target'")]);
+
+    /// <summary>
+    /// STS: the operation is in the signed body; any region, since STS is global and regional alike and SDKs sign it
+    /// for the region they were configured with (the signature itself covers the region it names).
+    /// </summary>
+    public static readonly SigV4Scope Sts = new("sts", null, [Host, Date]);
+}
+
 /// <summary>
 /// Verifies AWS Signature Version 4 (header form) the way KMS does: the credential must be a known access key scoped
-/// to service kms in this endpoint's region, host, x-amz-date and x-amz-target (and x-amz-security-token when sent)
-/// must be signed, a session token must be the one issued with the access key, the signature must match the canonical
-/// request, and the request time must be within five minutes of the server's clock.
+/// to the service (kms in this endpoint's region, or sts), host, x-amz-date and for KMS x-amz-target (and
+/// x-amz-security-token when sent) must be signed, a session token must be the one issued with the access key and not
+/// expired, the signature must match the canonical request, and the request time must be within five minutes of the
+/// server's clock. Failures are KmsExceptions with KMS's error names; the STS endpoint renames them to STS's.
 /// </summary>
-/// <param name="findPrincipal">The principal an access key id belongs to, or null when it is unknown.</param>
-internal sealed class SigV4Verifier(Func<string, Principal?> findPrincipal, string region, TimeProvider time)
+/// <param name="findPrincipal">The principal an access key id (with the session token sent, if any) belongs to, or null when it is unknown.</param>
+internal sealed class SigV4Verifier(Func<string, string?, Principal?> findPrincipal, string region, TimeProvider time)
 {
     public const string Algorithm = "AWS4-HMAC-SHA256";
-    public const string Service = "kms";
+    public const string ExpiredToken = "ExpiredTokenException";
     private const string DateFormat = "yyyyMMdd'T'HHmmss'Z'";
     private const string SecurityTokenHeader = "x-amz-security-token";
     private const string InvalidToken = "The security token included in the request is invalid.";
     private static readonly TimeSpan MaxSkew = TimeSpan.FromMinutes(5);
 
-    // Coral's wording for an unsigned Host ("'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization."),
-    // applied to each header a replayed signature could otherwise be moved under.
-    private static readonly (string Name, string Display)[] RequiredSignedHeaders =
-    [
-        ("host", "'Host' or ':authority'"),
-        ("x-amz-date", "'X-Amz-Date'"),
-        ("x-amz-target", "'X-Amz-Target'"),
-    ];
+    /// <summary>A KMS request: scoped to kms in this endpoint's region.</summary>
+    public Principal Verify(HttpRequest request, ReadOnlySpan<byte> body) => Verify(request, body, SigV4Scope.Kms(region));
 
-    public Principal Verify(HttpRequest request, ReadOnlySpan<byte> body)
+    /// <summary>The service a request's credential scope names, or null when it has no SigV4 Authorization header to read it from.</summary>
+    public static string? ScopedService(HttpRequest request)
+    {
+        var authorization = request.Headers.Authorization.ToString();
+        if (!authorization.StartsWith(Algorithm + " ", StringComparison.Ordinal))
+        {
+            return null;
+        }
+
+        var scope = ParseParameters(authorization[(Algorithm.Length + 1)..]).GetValueOrDefault("Credential")?.Split('/');
+        return scope is { Length: 5 } ? scope[3] : null;
+    }
+
+    public Principal Verify(HttpRequest request, ReadOnlySpan<byte> body, SigV4Scope rules)
     {
         var authorization = request.Headers.Authorization.ToString();
         if (string.IsNullOrEmpty(authorization))
@@ -70,15 +96,16 @@ internal sealed class SigV4Verifier(Func<string, Principal?> findPrincipal, stri
             throw new KmsException(KmsErrorTypes.IncompleteSignature, $"X-Amz-Date '{amzDate}' is not in the form {DateFormat.Replace("'", string.Empty, StringComparison.Ordinal)}.");
         }
 
-        var principal = findPrincipal(accessKeyId) ?? throw new KmsException(KmsErrorTypes.UnrecognizedClient, InvalidToken);
+        var sentToken = request.Headers.TryGetValue(SecurityTokenHeader, out var tokenValues) ? tokenValues.ToString() : null;
+        var principal = findPrincipal(accessKeyId, sentToken) ?? throw new KmsException(KmsErrorTypes.UnrecognizedClient, InvalidToken);
         CheckSessionToken(request, principal);
 
-        if (service != Service)
+        if (service != rules.Service)
         {
-            throw new KmsException(KmsErrorTypes.InvalidSignature, $"Credential should be scoped to correct service: '{Service}'. ");
+            throw new KmsException(KmsErrorTypes.InvalidSignature, $"Credential should be scoped to correct service: '{rules.Service}'. ");
         }
 
-        if (scopeRegion != region)
+        if (rules.Region is { } requiredRegion && scopeRegion != requiredRegion)
         {
             throw new KmsException(KmsErrorTypes.InvalidSignature, $"Credential should be scoped to a valid region, not '{scopeRegion}'. ");
         }
@@ -89,7 +116,7 @@ internal sealed class SigV4Verifier(Func<string, Principal?> findPrincipal, stri
         }
 
         var headerNames = signedHeaders.Split(';');
-        foreach (var (name, display) in RequiredSignedHeaders)
+        foreach (var (name, display) in rules.RequiredSignedHeaders)
         {
             if (!headerNames.Contains(name, StringComparer.Ordinal))
             {
@@ -123,6 +150,11 @@ internal sealed class SigV4Verifier(Func<string, Principal?> findPrincipal, stri
         {
             throw new KmsException(KmsErrorTypes.InvalidSignature,
                 $"Signature not yet current: {amzDate} is still later than {Format(now + MaxSkew)} ({Format(now)} + 5 min.)");
+        }
+
+        if (principal.Expiration is { } expiration && expiration <= now)
+        {
+            throw new KmsException(ExpiredToken, "The security token included in the request is expired");
         }
 
         return principal;

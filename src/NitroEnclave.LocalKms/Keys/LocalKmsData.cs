@@ -5,11 +5,15 @@ namespace NitroEnclave.LocalKms.Keys;
 /// <summary>Everything under a data path: the master key, the keys and aliases, and the principals.</summary>
 internal sealed class LocalKmsData
 {
-    private LocalKmsData(KeyStore keys, PrincipalDirectory principals)
+    private LocalKmsData(MasterKey masterKey, KeyStore keys, PrincipalDirectory principals)
     {
+        MasterKey = masterKey;
         Keys = keys;
         Principals = principals;
     }
+
+    /// <summary>Also seals session tokens and signs web identity tokens.</summary>
+    public MasterKey MasterKey { get; }
 
     public KeyStore Keys { get; }
 
@@ -19,10 +23,17 @@ internal sealed class LocalKmsData
     {
         AtomicFile.EnsureDirectory(dataPath);
         var masterKey = MasterKey.LoadOrCreate(dataPath);
-        return new LocalKmsData(KeyStore.Open(dataPath, masterKey, accountId), new PrincipalDirectory(dataPath, masterKey));
+        return new LocalKmsData(masterKey, KeyStore.Open(dataPath, masterKey, accountId), new PrincipalDirectory(dataPath, masterKey));
     }
 
-    /// <summary>For add-principal: only the principals (and the master key that protects them).</summary>
+    /// <summary>For issue-web-identity-token: the provider that signs with this data path's master key.</summary>
+    public static WebIdentityTokens OpenWebIdentityProvider(string dataPath)
+    {
+        AtomicFile.EnsureDirectory(dataPath);
+        return new WebIdentityTokens(MasterKey.LoadOrCreate(dataPath), TimeProvider.System);
+    }
+
+    /// <summary>For add-principal and add-role: only the principals (and the master key that protects them).</summary>
     public static PrincipalDirectory OpenPrincipals(string dataPath)
     {
         AtomicFile.EnsureDirectory(dataPath);

@@ -48,6 +48,9 @@ internal sealed class MasterKey
         return wrapped;
     }
 
+    /// <summary>A key for one purpose (for example signing web identity tokens), derived so the master key itself never leaves this class.</summary>
+    public byte[] DeriveKey(string purpose) => HKDF.Expand(HashAlgorithmName.SHA256, _key, KeySize, Encoding.UTF8.GetBytes(purpose));
+
     public byte[] Unwrap(byte[] wrapped, string purpose)
     {
         if (wrapped.Length < NonceSize + TagSize)

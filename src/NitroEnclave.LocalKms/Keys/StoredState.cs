@@ -52,6 +52,22 @@ internal sealed class StoredAlias
 internal sealed class StoredPrincipals
 {
     public List<StoredPrincipal> Principals { get; set; } = [];
+
+    public List<StoredRole> Roles { get; set; } = [];
+}
+
+/// <summary>A role that AssumeRole and AssumeRoleWithWebIdentity can issue sessions of, and who may assume it.</summary>
+internal sealed class StoredRole
+{
+    public required string Arn { get; set; }
+
+    /// <summary>Principals (ARNs, account ids or account root ARNs) that may call AssumeRole for it.</summary>
+    public List<string> TrustedPrincipals { get; set; } = [];
+
+    /// <summary>The sub claims of web identity tokens that may assume it ("*": any token the endpoint issued).</summary>
+    public List<string> WebIdentitySubjects { get; set; } = [];
+
+    public int MaxSessionDurationSeconds { get; set; } = 3600;
 }
 
 internal sealed class StoredPrincipal

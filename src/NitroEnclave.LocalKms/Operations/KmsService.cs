@@ -355,7 +355,7 @@ internal sealed partial class KmsService(KeyStore store, IRecipientVerifier reci
     /// <summary>KMS refuses a policy that would stop the caller from changing it again (unless the check is bypassed).</summary>
     private void CheckLockout(KeyPolicy policy, Principal caller, string keyId)
     {
-        var context = new RequestContext(caller.Arn, caller.AccountId, "kms:PutKeyPolicy", KeyArn(keyId));
+        var context = new RequestContext(caller.Arn, caller.AccountId, "kms:PutKeyPolicy", KeyArn(keyId), caller.RoleArn);
         if (policy.Evaluate(context) != PolicyDecision.Allow)
         {
             throw KmsFault.MalformedPolicy("The new key policy will not allow you to update the key policy in the future.");
@@ -365,7 +365,7 @@ internal sealed partial class KmsService(KeyStore store, IRecipientVerifier reci
     private void Authorize(Principal caller, string action, KmsKey key, Action<RequestContext>? addConditionKeys = null)
     {
         var resource = KeyArn(key.KeyId);
-        var context = new RequestContext(caller.Arn, caller.AccountId, action, resource);
+        var context = new RequestContext(caller.Arn, caller.AccountId, action, resource, caller.RoleArn);
         addConditionKeys?.Invoke(context);
         var decision = key.Policy.Evaluate(context);
         if (decision != PolicyDecision.Allow)

@@ -332,8 +332,11 @@ internal sealed partial class PrincipalPattern
         return PrincipalArn().IsMatch(value) ? new PrincipalPattern(null, value) : null;
     }
 
-    public bool Matches(string principalArn, string principalAccount) =>
-        (Account is null && Arn is null) || Account == principalAccount || string.Equals(Arn, principalArn, StringComparison.Ordinal);
+    /// <param name="roleArn">For a role session, its role: a pattern naming the role matches every session of it. Not
+    /// for NotPrincipal, which exempts a session only when it names the session (or its account), as IAM documents.</param>
+    public bool Matches(string principalArn, string principalAccount, string? roleArn = null) =>
+        (Account is null && Arn is null) || Account == principalAccount || string.Equals(Arn, principalArn, StringComparison.Ordinal)
+        || (roleArn is not null && string.Equals(Arn, roleArn, StringComparison.Ordinal));
 
     [GeneratedRegex(@"^\d{12}$")]
     private static partial Regex AccountId();
@@ -368,7 +371,7 @@ internal sealed class PolicyStatement(
     public bool IsAllow { get; } = isAllow;
 
     public bool Applies(RequestContext request) =>
-        principals.Matches(p => p.Matches(request.PrincipalArn, request.PrincipalAccount))
+        principals.Matches(p => p.Matches(request.PrincipalArn, request.PrincipalAccount, principals.Negated ? null : request.PrincipalRoleArn))
         && actions.Matches(a => Wildcard.Matches(a, request.Action, ignoreCase: true))
         && resources.Matches(r => r == "*" || Wildcard.Matches(r, request.ResourceArn, ignoreCase: false))
         && conditions.All(c => c.IsSatisfied(request));

@@ -10,17 +10,24 @@ internal sealed class RequestContext
     // Every key holds a set of values: one for single-valued keys, the context's keys for kms:EncryptionContextKeys.
     private readonly Dictionary<string, IReadOnlyList<string>> _keys = new(StringComparer.OrdinalIgnoreCase);
 
-    public RequestContext(string principalArn, string principalAccount, string action, string resourceArn)
+    /// <param name="roleArn">For a role session, the role's ARN: policies naming the role apply to its sessions, and
+    /// aws:PrincipalArn is the role's ARN, as IAM gives it for assumed roles.</param>
+    public RequestContext(string principalArn, string principalAccount, string action, string resourceArn, string? roleArn = null)
     {
         PrincipalArn = principalArn;
         PrincipalAccount = principalAccount;
+        PrincipalRoleArn = roleArn;
         Action = action;
         ResourceArn = resourceArn;
-        _keys["aws:PrincipalArn"] = [principalArn];
+        _keys["aws:PrincipalArn"] = [roleArn ?? principalArn];
         _keys["kms:CallerAccount"] = [principalAccount];
     }
 
+    /// <summary>The caller's ARN; for a role session arn:aws:sts::ACCOUNT:assumed-role/ROLE/SESSION.</summary>
     public string PrincipalArn { get; }
+
+    /// <summary>The role of a role session (arn:aws:iam::ACCOUNT:role/PATH/ROLE); null for users and long-term keys.</summary>
+    public string? PrincipalRoleArn { get; }
 
     public string PrincipalAccount { get; }
 

@@ -349,6 +349,18 @@ public sealed class PrincipalCredentials
     public string? SecretAccessKey { get; set; }
 }
 
+/// <summary>What add-role prints: the role as the endpoint now knows it.</summary>
+public sealed class RoleDefinition
+{
+    public string? Arn { get; set; }
+
+    public List<string>? TrustedPrincipals { get; set; }
+
+    public List<string>? WebIdentitySubjects { get; set; }
+
+    public int MaxSessionDurationSeconds { get; set; }
+}
+
 #pragma warning restore CA1819
 
 [JsonSourceGenerationOptions(DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
@@ -377,6 +389,7 @@ public sealed class PrincipalCredentials
 [JsonSerializable(typeof(ErrorResponse))]
 [JsonSerializable(typeof(ReadyLine))]
 [JsonSerializable(typeof(PrincipalCredentials))]
+[JsonSerializable(typeof(RoleDefinition))]
 internal sealed partial class KmsJsonContext : JsonSerializerContext
 {
 }

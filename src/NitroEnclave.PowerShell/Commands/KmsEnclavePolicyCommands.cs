@@ -133,6 +133,11 @@ public sealed class SetKmsEnclavePolicyCommand : AwsCmdlet
             var plan = client.PlanAsync(KeyId, settings, callerArn: null, CancellationToken).GetAwaiter().GetResult();
             WriteRequestTrace();
             var keyArn = plan.Before.KeyArn;
+            if (plan.Edit.IsChanged && !BypassPolicyLockoutSafetyCheck)
+            {
+                plan = plan.ForCaller(Caller(keyArn));
+            }
+
             if (!plan.Edit.IsChanged)
             {
                 var message = Remove
@@ -153,8 +158,11 @@ public sealed class SetKmsEnclavePolicyCommand : AwsCmdlet
                 var who = string.Join(", ", plan.LockedOut);
                 if (!BypassPolicyLockoutSafetyCheck)
                 {
+                    var whom = plan.LocksOutCaller
+                        ? $"you, the caller {plan.CallerArn} (as STS GetCallerIdentity names you){string.Concat(plan.LockedOut.Where(a => a != plan.CallerArn).Select(a => ", " + a))}"
+                        : who;
                     WriteError(ToErrorRecord(new NitroEnclaveException(KeyPolicyErrors.Lockout, ErrorKind.InvalidOperation,
-                        $"The new policy of key '{keyArn}' would take kms:PutKeyPolicy away from {who}, who could not change the policy afterwards. Nothing was written; use -BypassPolicyLockoutSafetyCheck to write it anyway."), keyArn));
+                        $"The new policy of key '{keyArn}' would take kms:PutKeyPolicy away from {whom}, who could not change the policy afterwards. Nothing was written; use -BypassPolicyLockoutSafetyCheck to write it anyway."), keyArn));
                     return;
                 }
 
@@ -181,6 +189,29 @@ public sealed class SetKmsEnclavePolicyCommand : AwsCmdlet
         catch (NitroEnclaveException ex)
         {
             WriteItemError(ex, KeyId);
+        }
+        finally
+        {
+            WriteRequestTrace();
+        }
+    }
+
+    /// <summary>
+    /// The caller's ARN from STS GetCallerIdentity, with the credentials and endpoint this cmdlet uses for KMS. When STS
+    /// cannot say, nothing is written: the check never guesses who is calling.
+    /// </summary>
+    private string Caller(string keyArn)
+    {
+        try
+        {
+            var caller = Aws.AwsCallerIdentity.GetAsync(ResolveAwsSettings(), RequestTrace, CancellationToken).GetAwaiter().GetResult();
+            WriteVerbose($"The lockout safety check evaluates the new policy of key '{keyArn}' for the caller {caller.Arn}.");
+            return caller.Arn;
+        }
+        catch (NitroEnclaveException ex)
+        {
+            throw new NitroEnclaveException(ex.ErrorId, ex.Kind,
+                $"{ex.Message} The lockout safety check needs to know who is calling, so nothing was written to key '{keyArn}'; -BypassPolicyLockoutSafetyCheck writes without the check.", ex);
         }
         finally
         {

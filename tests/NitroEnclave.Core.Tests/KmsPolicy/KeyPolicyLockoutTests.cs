@@ -103,4 +103,43 @@ public sealed class KeyPolicyLockoutTests
         Assert.Equal([Root], KeyPolicyLockout.LockedOut(before, notAction, Account));
         Assert.Contains(Admin, KeyPolicyLockout.LockedOut(before, notPrincipalDeny, Account, Admin));
     }
+
+    [Theory]
+    [InlineData("arn:aws:iam::111122223333:role/KeyAdmin", false)]
+    [InlineData("arn:aws:iam::111122223333:role/admins/KeyAdmin", false)]
+    [InlineData("arn:aws:sts::111122223333:assumed-role/KeyAdmin/alice", false)]
+    [InlineData("arn:aws:sts::111122223333:assumed-role/KeyAdmin/bob", true)]
+    [InlineData("arn:aws:iam::111122223333:role/KeyAdminOther", true)]
+    [InlineData("arn:aws:iam::444455556666:role/KeyAdmin", true)]
+    public void A_role_session_keeps_PutKeyPolicy_through_its_role_with_any_path_or_its_own_session_ARN(string granted, bool lockedOut)
+    {
+        const string Session = "arn:aws:sts::111122223333:assumed-role/KeyAdmin/alice";
+        var before = Policy(Statement("Admin", "Allow", $"{{\"AWS\": \"{Session}\"}}", "kms:*"));
+        var after = Policy(Statement("Admin", "Allow", $"{{\"AWS\": \"{granted}\"}}", "kms:*"));
+
+        Assert.Equal(lockedOut, KeyPolicyLockout.LockedOut(before, after, Account, Session).Contains(Session));
+    }
+
+    [Fact]
+    public void The_caller_counts_as_locked_out_even_when_the_old_policy_did_not_name_it()
+    {
+        const string Caller = "arn:aws:iam::111122223333:user/operator";
+        var before = Policy(Statement("Admin", "Allow", $"{{\"AWS\": \"{Admin}\"}}", "kms:*"));
+        var after = Policy(Statement("Admin", "Allow", $"{{\"AWS\": \"{Admin}\"}}", "kms:*"), Statement("Use", "Allow", $"{{\"AWS\": \"{Caller}\"}}", "kms:Decrypt"));
+
+        Assert.Equal([Caller], KeyPolicyLockout.LockedOut(before, after, Account, Caller));
+        Assert.Empty(KeyPolicyLockout.LockedOut(before, after, Account, Admin));
+    }
+
+    [Fact]
+    public void A_NotPrincipal_deny_naming_only_the_role_still_applies_to_its_sessions()
+    {
+        const string Session = "arn:aws:sts::111122223333:assumed-role/KeyAdmin/alice";
+        var before = Policy(Statement("Admin", "Allow", $"{{\"AWS\": \"{Admin}\"}}", "kms:*"));
+        var after = Policy(
+            Statement("Admin", "Allow", $"{{\"AWS\": \"{Admin}\"}}", "kms:*"),
+            "{\"Sid\": \"DenyOthers\", \"Effect\": \"Deny\", \"NotPrincipal\": {\"AWS\": [\"" + Admin + "\"]}, \"Action\": \"kms:PutKeyPolicy\", \"Resource\": \"*\"}");
+
+        Assert.Contains(Session, KeyPolicyLockout.LockedOut(before, after, Account, Session));
+    }
 }
