@@ -97,6 +97,12 @@ function Protect-Photo {
         }
     }
 
+    # A role in the local STS that the account's principals may assume, and a web identity token for it.
+    $roleArn = "arn:aws:iam::$($kms.AccountId):role/Tester"
+    $localKms = Join-Path (Split-Path (Get-TestModulePath)) 'localkms/NitroEnclave.LocalKms.dll'
+    $null = & dotnet $localKms add-role --data-path $kms.DataPath --arn $roleArn --trust "arn:aws:iam::$($kms.AccountId):root" --web-identity-subject ci-job
+    $webIdentityToken = (& dotnet $localKms issue-web-identity-token --data-path $kms.DataPath --subject ci-job) -join ''
+
     # Credentials the SDK reads from a metadata endpoint: the local KMS's keys, without a session token (the local
     # KMS's long-term keys have none).
     $metadataCredentials = @{
@@ -213,15 +219,63 @@ namespace Amazon.PowerShell.Common {
         Get-Content (Join-Path $TestDrive 'piped.out') | Should -Be 'piped'
     }
 
+    It 'an assume-role profile, with source_profile or credential_source, through the local STS' {
+        $config = Join-Path $TestDrive 'config-roles'
+        Set-Content -Path $config -Value @"
+[profile role]
+region = $region
+role_arn = $roleArn
+source_profile = base
+
+[profile envrole]
+region = $region
+role_arn = $roleArn
+credential_source = Environment
+
+[profile base]
+region = $region
+"@
+        $credentials = Join-Path $TestDrive 'credentials-roles'
+        Set-Content -Path $credentials -Value "[base]`naws_access_key_id = $ak`naws_secret_access_key = $sk"
+        $files = @{ AWS_CONFIG_FILE = $config; AWS_SHARED_CREDENTIALS_FILE = $credentials; AWS_ENDPOINT_URL_STS = $endpoint }
+        Invoke-InFreshSession 'Protect-Photo @{ ProfileName = "role"; EndpointUrl = $Endpoint }' $files | Should -Be 'ok'
+        Invoke-InFreshSession 'Protect-Photo @{ ProfileName = "envrole"; EndpointUrl = $Endpoint }' ($files + @{ AWS_ACCESS_KEY_ID = $ak; AWS_SECRET_ACCESS_KEY = $sk }) | Should -Be 'ok'
+        # Without the source's keys the role cannot be assumed: an error naming the profile, not another identity.
+        Invoke-InFreshSession 'Protect-Photo @{ ProfileName = "envrole"; EndpointUrl = $Endpoint }' $files | Should -Be 'AwsCredentialsUnavailable'
+    }
+
+    It 'web identity: AWS_WEB_IDENTITY_TOKEN_FILE and AWS_ROLE_ARN through the local STS' {
+        $tokenFile = Join-Path $TestDrive 'web-identity-token'
+        [System.IO.File]::WriteAllText($tokenFile, $webIdentityToken)
+        $environment = @{ AWS_WEB_IDENTITY_TOKEN_FILE = $tokenFile; AWS_ROLE_ARN = $roleArn; AWS_ROLE_SESSION_NAME = 'ci'; AWS_REGION = $region; AWS_ENDPOINT_URL_STS = $endpoint }
+        $lines = Invoke-InFreshSession 'Protect-Photo @{ EndpointUrl = $Endpoint } -Verbose 4>&1 | ForEach-Object { "$_" }' $environment
+        $lines | Should -Contain 'ok'
+        $lines | Where-Object { $_ -like 'AWS credentials:*' } | Should -BeLike '*the web identity token of AWS_WEB_IDENTITY_TOKEN_FILE, access key ASIA*'
+        [System.IO.File]::WriteAllText($tokenFile, 'not-a-token')
+        Invoke-InFreshSession 'Protect-Photo @{ EndpointUrl = $Endpoint }' $environment | Should -Be 'AwsCredentialsUnavailable'
+    }
+
+    It 'an SSO profile without a token says to sign in' {
+        $config = Join-Path $TestDrive 'config-sso'
+        Set-Content -Path $config -Value "[profile sso]`nregion = $region`nsso_start_url = https://example.awsapps.com/start`nsso_region = $region`nsso_account_id = 111122223333`nsso_role_name = Admin"
+        # HOME holds the SSO token cache (~/.aws/sso/cache): an empty one, so there is no token.
+        $ssoHome = Join-Path $TestDrive 'sso-home'
+        New-Item -ItemType Directory -Path $ssoHome -Force | Out-Null
+        $lines = Invoke-InFreshSession 'try { Protect-EnclaveFile -Path $Photo -KeyId $KeyArn -Force -ProfileName sso -EndpointUrl $Endpoint -ErrorAction Stop } catch { ($_.FullyQualifiedErrorId -split ",")[0]; $_.Exception.Message }' @{ AWS_CONFIG_FILE = $config; HOME = $ssoHome }
+        $lines[0] | Should -Be 'AwsSsoSignInRequired'
+        $lines[1] | Should -BeLike "*aws sso login --profile sso*"
+    }
+
     It 'the EC2 instance role through IMDSv2, and the region from the instance metadata' {
         $imds = [NitroEnclaveTests.LoopbackHttp]::new($false)
         try {
             $imds.Route('PUT', '/latest/api/token', 200, 'imds-session-token')
+            $imds.Route('GET', '/latest/meta-data/iam/security-credentials', 200, 'TestRole')
             $imds.Route('GET', '/latest/meta-data/iam/security-credentials/', 200, 'TestRole')
             $imds.Route('GET', '/latest/meta-data/iam/security-credentials/TestRole', 200, $metadataCredentials)
             $imds.Route('GET', '/latest/meta-data/placement/region', 200, $region)
             $imds.Route('GET', '/latest/dynamic/instance-identity/document', 200, (@{ region = $region } | ConvertTo-Json))
-            $environment = @{ AWS_EC2_METADATA_DISABLED = $null; AWS_EC2_METADATA_SERVICE_ENDPOINT = "$($imds.Url)/" }
+            $environment = @{ AWS_EC2_METADATA_DISABLED = $null; AWS_EC2_METADATA_SERVICE_ENDPOINT = $imds.Url }
             $verbose = Invoke-InFreshSession 'Protect-Photo @{ EndpointUrl = $Endpoint } -Verbose 4>&1 | ForEach-Object { "$_" }' $environment
             $verbose | Should -Contain 'ok'
             $verbose | Should -Contain "AWS region: $region (from the EC2 instance metadata)."
@@ -337,7 +391,7 @@ Describe 'Timeouts, user agent and grant tokens' {
         $silent.Dispose()
     }
 
-    It 'a KMS that never answers fails after -TimeoutSec with KmsUnavailable; the request carries NitroEnclave/<version> and the grant tokens' {
+    It 'a KMS that never answers fails after -TimeoutSec with KmsUnavailable; the request carries the NitroEnclave user agent and the grant tokens' {
         Protect-EnclaveFile -Path $photo -KeyId $keyArn -Destination (Join-Path $TestDrive 'x.enc') -Force -AccessKey $ak -SecretKey $sk -Region $region -EndpointUrl $silent.Url -TimeoutSec 1 -GrantToken 'grant-one', 'grant-two' -ErrorAction SilentlyContinue -ErrorVariable failure
         $failure[0].FullyQualifiedErrorId | Should -BeLike 'KmsUnavailable,*'
         $failure[0].Exception.Message | Should -BeLike '*no answer within 1 s (-TimeoutSec)*'
@@ -351,7 +405,7 @@ Describe 'Timeouts, user agent and grant tokens' {
         $failure[0].FullyQualifiedErrorId | Should -BeLike 'KmsUnavailable,*'
     }
 
-    It 'grant tokens go with Decrypt too, and a decrypt with them succeeds against the local KMS' {
+    It 'grant tokens go with Decrypt too; the local KMS accepts a GenerateDataKey that carries one' {
         $protected = Protect-EnclaveFile -Path $photo -KeyId $keyArn -Destination (Join-Path $TestDrive 'g.enc') -Force -AccessKey $ak -SecretKey $sk -Region $region -EndpointUrl $endpoint -GrantToken 'grant-one'
         Unprotect-EnclaveFile -Path $protected.Destination -Destination (Join-Path $TestDrive 'g.out') -Force -AccessKey $ak -SecretKey $sk -Region $region -EndpointUrl $silent.Url -TimeoutSec 1 -GrantToken 'grant-two' -ErrorAction SilentlyContinue -ErrorVariable failure
         $failure[0].FullyQualifiedErrorId | Should -BeLike 'KmsUnavailable,*'

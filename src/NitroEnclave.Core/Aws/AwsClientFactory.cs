@@ -68,6 +68,7 @@ public static class AwsClientFactory
     public static AmazonSecurityTokenServiceClient CreateStsClient(AwsConnectionSettings settings)
     {
         ArgumentNullException.ThrowIfNull(settings);
+        AwsUserAgent.Apply();
         var config = Configure(new AmazonSecurityTokenServiceConfig(), settings);
         return new AmazonSecurityTokenServiceClient(ResolveCredentials(settings).Credentials, config);
     }
@@ -80,14 +81,17 @@ public static class AwsClientFactory
     public static AmazonKeyManagementServiceConfig CreateKmsConfig(AwsConnectionSettings settings)
     {
         ArgumentNullException.ThrowIfNull(settings);
+        AwsUserAgent.Apply();
         return Configure(new AmazonKeyManagementServiceConfig(), settings);
     }
 
-    /// <summary>The region, endpoint, timeouts and retries every client of the module uses, whichever service it calls.</summary>
+    /// <summary>
+    /// The region, endpoint, timeouts and retries every client of the module uses, whichever service it calls. The
+    /// config must be made after <see cref="AwsUserAgent.Apply"/>: it takes the user agent when it is constructed.
+    /// </summary>
     private static T Configure<T>(T config, AwsConnectionSettings settings)
         where T : ClientConfig
     {
-        AwsUserAgent.Apply();
         var profile = FindProfile(settings);
         var region = ResolveRegion(settings, profile);
         config.Timeout = settings.Timeout;
@@ -112,6 +116,13 @@ public static class AwsClientFactory
             {
                 throw new NitroEnclaveException(AwsSettingsResolver.InvalidEndpoint, ErrorKind.InvalidArgument,
                     "AWS_ENDPOINT_URL_KMS, AWS_ENDPOINT_URL_STS or AWS_ENDPOINT_URL is set but empty: remove it, or set it to the endpoint URL.");
+            }
+
+            // An endpoint the SDK configured itself (an environment variable, a profile's endpoint_url) is signed for
+            // us-east-1 unless told otherwise: the region chain decides, as with -EndpointUrl.
+            if (!string.IsNullOrEmpty(config.ServiceURL))
+            {
+                config.AuthenticationRegion = region.Name;
             }
         }
 
@@ -180,7 +191,18 @@ public static class AwsClientFactory
         if (FindProfile(settings) is { } profile)
         {
             var chain = new CredentialProfileStoreChain(settings.ProfileLocation);
-            if (!chain.TryGetAWSCredentials(profile.Name, out var fromProfile))
+            AWSCredentials? fromProfile;
+            try
+            {
+                chain.TryGetAWSCredentials(profile.Name, out fromProfile);
+            }
+            catch (Exception ex) when (ex is AmazonClientException or InvalidOperationException or ArgumentException or IOException)
+            {
+                // For example a credential_source whose source has no credentials.
+                throw new NitroEnclaveException(CredentialsUnavailable, ErrorKind.SecurityError, $"AWS credentials from {settings.CredentialSource} could not be obtained: {Reason(ex)}", ex);
+            }
+
+            if (fromProfile is null)
             {
                 throw new NitroEnclaveException(CredentialsUnavailable, ErrorKind.InvalidData,
                     $"The AWS profile '{profile.Name}' ({AwsSharedProfiles.DefinedIn(profile.Name, settings.ProfileLocation)}) holds no usable credentials: it needs keys, a role_arn with source_profile or credential_source, web identity, SSO or a credential_process.");
@@ -267,8 +289,17 @@ public static class AwsClientFactory
         }
     }
 
-    /// <summary>The SDK's reason, whose messages name files, roles and endpoints, never secrets.</summary>
-    private static string Reason(Exception ex) => ex.Message.TrimEnd('.') + ".";
+    /// <summary>The SDK's reason and, when it wraps one, the service's answer: they name files, roles and endpoints, never secrets.</summary>
+    private static string Reason(Exception ex)
+    {
+        var reason = ex.Message.TrimEnd('.');
+        if (ex.InnerException is { Message: { Length: > 0 } inner } && !inner.StartsWith("Exception of type", StringComparison.Ordinal) && inner != ex.Message)
+        {
+            reason += $" ({inner.TrimEnd('.')})";
+        }
+
+        return reason + ".";
+    }
 
     private static string DefaultProfileName() =>
         Environment.GetEnvironmentVariable("AWS_PROFILE") is { Length: > 0 } named ? named : AwsSettingsResolver.DefaultProfileName;
