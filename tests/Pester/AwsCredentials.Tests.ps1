@@ -413,3 +413,66 @@ Describe 'Timeouts, user agent and grant tokens' {
         ($decrypt.Body | ConvertFrom-Json).GrantTokens | Should -Be @('grant-two')
     }
 }
+
+Describe 'The AWS SDK''s own objects, as AWS.Tools hands them over' {
+    It '-Region takes a RegionEndpoint and $StoredAWSCredentials an AWSPSCredentials around SDK credentials' {
+        # AWS.Tools loads its AWSSDK.Core into the default load context; the module's copy lives in its own.
+        $script = @'
+$sdk = Join-Path (Split-Path $ModulePath) 'deps/AWSSDK.Core.dll'
+Add-Type -Path $sdk
+Add-Type -ReferencedAssemblies $sdk -IgnoreWarnings -TypeDefinition @"
+namespace Amazon.PowerShell.Common {
+    public class AWSPSCredentials {
+        public AWSPSCredentials(Amazon.Runtime.AWSCredentials credentials, string name) { Credentials = credentials; Name = name; }
+        internal Amazon.Runtime.AWSCredentials Credentials { get; private set; }
+        internal string Name { get; private set; }
+        public override string ToString() { return Name; }
+    }
+}
+"@
+$keys = $args
+Protect-Photo @{ AccessKey = $keys[0]; SecretKey = $keys[1]; Region = [Amazon.RegionEndpoint]::GetBySystemName($keys[2]); EndpointUrl = $Endpoint }
+Protect-Photo @{ AccessKey = $keys[0]; SecretKey = $keys[1]; Region = [Amazon.RegionEndpoint]::APSouth1; EndpointUrl = $Endpoint }
+$StoredAWSCredentials = [Amazon.PowerShell.Common.AWSPSCredentials]::new([Amazon.Runtime.BasicAWSCredentials]::new($keys[0], $keys[1]), 'Supplied Key Parameters')
+$StoredAWSRegion = $keys[2]
+Protect-Photo @{ EndpointUrl = $Endpoint }
+$StoredAWSCredentials = [Amazon.PowerShell.Common.AWSPSCredentials]::new([Amazon.Runtime.SessionAWSCredentials]::new($keys[0], $keys[1], 'a-token-nobody-issued'), 'session')
+Protect-Photo @{ EndpointUrl = $Endpoint }
+'@.Replace('$keys = $args', "`$keys = @('$ak', '$sk', '$region')")
+        Invoke-InFreshSession $script | Should -Be @('ok', 'AwsSignatureInvalid', 'ok', 'AwsTokenInvalid')
+    }
+}
+
+Describe 'Invoke-EnclaveDetection: the enclave''s KMS call with the parent''s credentials' {
+    BeforeAll {
+        $simulation = Start-EnclaveSimulation -DataPath (Join-Path $TestDrive 'sim')
+        $simulationKey = $simulation.AccessKey
+        $plain = Join-Path $TestDrive 'air-show.jpg'
+        Copy-Item -LiteralPath (Join-Path (Split-Path (Split-Path $PSScriptRoot -Parent) -Parent) 'tests/data/detection/air-show.jpg') -Destination $plain
+        $encrypted = (Protect-EnclaveFile -LiteralPath $plain -Force).Destination
+        Get-EnclavePcr -Simulation | Set-KmsEnclavePolicy -Force
+    }
+
+    AfterAll {
+        Stop-EnclaveSimulation -ErrorAction SilentlyContinue
+    }
+
+    It 'detects with the session defaults, and with -GrantToken' {
+        (Invoke-EnclaveDetection -LiteralPath $encrypted -GrantToken 'grant-for-the-enclave').Objects.Label | Should -Contain 'airplane'
+    }
+
+    It 'a wrong secret the enclave signs with is AwsSignatureInvalid naming where the credentials came from, never the secret' {
+        Invoke-EnclaveDetection -LiteralPath $encrypted -AccessKey $simulationKey -SecretKey 'not-the-secret' -ErrorAction SilentlyContinue -ErrorVariable failure | Should -BeNullOrEmpty
+        $failure[0].FullyQualifiedErrorId | Should -BeLike 'AwsSignatureInvalid,*'
+        $failure[0].Exception.Message | Should -BeLike '*The credentials came from -AccessKey/-SecretKey.'
+        "$($failure[0])$($failure[0].Exception)" | Should -Not -BeLike '*not-the-secret*'
+    }
+
+    It 'an unknown access key is AwsAccessKeyUnknown, a foreign session token AwsTokenInvalid' {
+        Invoke-EnclaveDetection -LiteralPath $encrypted -AccessKey AKIAUNKNOWNUNKNOWN00 -SecretKey x -ErrorAction SilentlyContinue -ErrorVariable unknown | Out-Null
+        $unknown[0].FullyQualifiedErrorId | Should -BeLike 'AwsAccessKeyUnknown,*'
+        $secret = $simulation.Credential.GetCredentials().SecretKey
+        Invoke-EnclaveDetection -LiteralPath $encrypted -AK $simulationKey -SK $secret -ST 'a-token-nobody-issued' -ErrorAction SilentlyContinue -ErrorVariable token | Out-Null
+        $token[0].FullyQualifiedErrorId | Should -BeLike 'AwsTokenInvalid,*'
+    }
+}
