@@ -28,6 +28,8 @@
         'Start-LocalKms'
         'Stop-LocalKms'
         'Add-LocalKmsPrincipal'
+        'Add-LocalKmsRole'
+        'New-LocalKmsWebIdentityToken'
         'Get-KmsEnclavePolicy'
         'Set-KmsEnclavePolicy'
         'Get-EnclaveAllocator'

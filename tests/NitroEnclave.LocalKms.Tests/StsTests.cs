@@ -276,4 +276,70 @@ public sealed class StsTests : IAsyncLifetime
         var unsigned = await Assert.ThrowsAnyAsync<AmazonSecurityTokenServiceException>(() => anonymous.GetCallerIdentityAsync(new GetCallerIdentityRequest()));
         Assert.Equal("MissingAuthenticationToken", unsigned.ErrorCode);
     }
+
+    /// <summary>A form body signed for sts as the administrator (or sent unsigned), as no SDK would send it.</summary>
+    private async Task<(int Status, System.Xml.Linq.XDocument Answer)> SendFormAsync(string form, bool withSignature = true)
+    {
+        var body = Encoding.UTF8.GetBytes(form);
+        var amzDate = HandSignedClient.AmzDate(DateTimeOffset.UtcNow);
+        var headers = new Dictionary<string, string> { ["content-type"] = "application/x-www-form-urlencoded; charset=utf-8", ["x-amz-date"] = amzDate };
+        using var request = new HttpRequestMessage(HttpMethod.Post, _host.Server.Endpoint) { Content = new ByteArrayContent(body) };
+        request.Content.Headers.TryAddWithoutValidation("Content-Type", headers["content-type"]);
+        request.Headers.TryAddWithoutValidation("X-Amz-Date", amzDate);
+        if (withSignature)
+        {
+            request.Headers.TryAddWithoutValidation("Authorization", HandSignedClient.Authorization(_host.Server.AdminAccessKeyId, _host.Server.AdminSecretAccessKey,
+                _host.Server.Endpoint.Authority, headers, ["content-type", "host", "x-amz-date"], body, amzDate, _host.Server.Region, service: "sts"));
+        }
+
+        using var http = new HttpClient();
+        using var response = await http.SendAsync(request);
+        return ((int)response.StatusCode, System.Xml.Linq.XDocument.Parse(await response.Content.ReadAsStringAsync()));
+    }
+
+    public static TheoryData<string, bool> MalformedForms() => new()
+    {
+        { "", true },
+        { "Action=GetCallerIdentity", true },
+        { "Action=GetCallerIdentity&Version=2011-06-15&Version=2011-06-15", true },
+        { "Action=DeleteRole&Version=2011-06-15", true },
+        { "Action=%ZZ&Version=%", true },
+        { "&&&===&", true },
+        { "Action=AssumeRole&Version=2011-06-15", true },
+        { "Action=AssumeRole&Version=2011-06-15&RoleArn=arn:%01%02%03-padding-padding&RoleSessionName=s1", true },
+        { "Action=AssumeRole&Version=2011-06-15&RoleArn=arn:%ED%A0%80-lone-surrogate-pad&RoleSessionName=s1", true },
+        { "Action=AssumeRole&Version=2011-06-15&RoleArn=" + OperatorRoleArn + "&RoleSessionName=s1&DurationSeconds=99999999999999999999", true },
+        { "Action=AssumeRole&Version=2011-06-15&RoleArn=" + OperatorRoleArn + "&RoleSessionName=s1&DurationSeconds=-1", true },
+        { "Action=AssumeRole&Version=2011-06-15&RoleArn=" + OperatorRoleArn + "&RoleSessionName=" + new string('x', 65), true },
+        { "Action=AssumeRole&Version=2011-06-15&RoleArn=" + OperatorRoleArn + "&RoleSessionName=s1&Tags.member.1.Key=a&Tags.member.1.Value=b", true },
+        { "Action=GetCallerIdentity&Version=2011-06-15", false },
+        { "Action=AssumeRoleWithWebIdentity&Version=2011-06-15", false },
+        { "Action=AssumeRoleWithWebIdentity&Version=2011-06-15&RoleArn=" + WorkloadRoleArn + "&RoleSessionName=s1&WebIdentityToken=a.b.c", false },
+        { "Action=AssumeRoleWithWebIdentity&Version=2011-06-15&RoleArn=" + WorkloadRoleArn + "&RoleSessionName=s1&WebIdentityToken=" + new string('a', 20001), false },
+        { "Action=AssumeRoleWithWebIdentity&Version=2011-06-15&RoleArn=" + WorkloadRoleArn + "&RoleSessionName=s1&WebIdentityToken=eyJ9.eyJ9.", false },
+    };
+
+    [Theory]
+    [MemberData(nameof(MalformedForms))]
+    public async Task Every_malformed_STS_request_gets_a_4xx_STS_error_document(string form, bool withSignature)
+    {
+        var (status, answer) = await SendFormAsync(form, withSignature);
+
+        Assert.InRange(status, 400, 499);
+        System.Xml.Linq.XNamespace sts = "https://sts.amazonaws.com/doc/2011-06-15/";
+        var error = answer.Root!.Element(sts + "Error")!;
+        Assert.Equal("ErrorResponse", answer.Root.Name.LocalName);
+        Assert.Equal("Sender", error.Element(sts + "Type")!.Value);
+        Assert.False(string.IsNullOrEmpty(error.Element(sts + "Code")!.Value));
+    }
+
+    [Fact]
+    public async Task A_web_identity_token_with_an_exp_past_any_date_is_InvalidIdentityToken()
+    {
+        var provider = new WebIdentityTokens(MasterKey.LoadOrCreate(_host.DataPath), TimeProvider.System);
+        var far = new FakeTimeProvider(DateTimeOffset.MaxValue.AddYears(-1));
+        var token = new WebIdentityTokens(MasterKey.LoadOrCreate(_host.DataPath), far).Mint("ci", TimeSpan.FromDays(800));
+        var error = Assert.Throws<WebIdentityTokenException>(() => provider.Validate(token));
+        Assert.False(error.Expired);
+    }
 }

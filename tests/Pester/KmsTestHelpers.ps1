@@ -50,3 +50,41 @@ function ConvertFrom-KmsContent {
     if ($content -is [byte[]]) { $content = [System.Text.Encoding]::UTF8.GetString($content) }
     $content | ConvertFrom-Json
 }
+
+function Invoke-TestSts {
+    <#
+    .SYNOPSIS
+    Sends one STS query-protocol request (Action=...&Version=2011-06-15) to the local KMS port, signed with SigV4 for
+    service sts; returns the HTTP status and the answer as XML.
+    #>
+    param(
+        [Parameter(Mandatory)] $Kms,
+        [Parameter(Mandatory)] [string] $Action,
+        [hashtable] $Parameters = @{},
+        $Credential = $Kms.Credential
+    )
+    $keys = $Credential.GetCredentials()
+    $utf8 = [System.Text.Encoding]::UTF8
+    $form = @("Action=$Action", 'Version=2011-06-15') + @($Parameters.GetEnumerator() | ForEach-Object { "$($_.Key)=$([Uri]::EscapeDataString([string]$_.Value))" })
+    $bytes = $utf8.GetBytes($form -join '&')
+    $amzDate = [DateTime]::UtcNow.ToString("yyyyMMdd'T'HHmmss'Z'", [System.Globalization.CultureInfo]::InvariantCulture)
+    $day = $amzDate.Substring(0, 8)
+    $contentType = 'application/x-www-form-urlencoded; charset=utf-8'
+    $payloadHash = [Convert]::ToHexString([System.Security.Cryptography.SHA256]::HashData($bytes)).ToLowerInvariant()
+    $canonical = "POST`n/`n`ncontent-type:$contentType`nhost:$($Kms.Endpoint.Authority)`nx-amz-date:$amzDate`n`ncontent-type;host;x-amz-date`n$payloadHash"
+    $scope = "$day/$($Kms.Region)/sts/aws4_request"
+    $canonicalHash = [Convert]::ToHexString([System.Security.Cryptography.SHA256]::HashData($utf8.GetBytes($canonical))).ToLowerInvariant()
+    $key = $utf8.GetBytes("AWS4$($keys.SecretKey)")
+    foreach ($part in $day, $Kms.Region, 'sts', 'aws4_request') {
+        $key = [System.Security.Cryptography.HMACSHA256]::HashData($key, $utf8.GetBytes($part))
+    }
+    $signature = [Convert]::ToHexString([System.Security.Cryptography.HMACSHA256]::HashData($key, $utf8.GetBytes("AWS4-HMAC-SHA256`n$amzDate`n$scope`n$canonicalHash"))).ToLowerInvariant()
+    $headers = @{
+        'X-Amz-Date'  = $amzDate
+        Authorization = "AWS4-HMAC-SHA256 Credential=$($keys.AccessKey)/$scope, SignedHeaders=content-type;host;x-amz-date, Signature=$signature"
+    }
+    $response = Invoke-WebRequest -Uri $Kms.Endpoint -Method Post -Body $bytes -ContentType $contentType -Headers $headers -SkipHttpErrorCheck -SkipHeaderValidation
+    $content = $response.Content
+    if ($content -is [byte[]]) { $content = $utf8.GetString($content) }
+    [pscustomobject]@{ StatusCode = [int]$response.StatusCode; Body = [xml]$content }
+}

@@ -61,6 +61,34 @@ public sealed class LocalKmsPrincipal
     public override string ToString() => Arn;
 }
 
+/// <summary>A role of a local KMS: AssumeRole and AssumeRoleWithWebIdentity on its port issue sessions of it.</summary>
+public sealed class LocalKmsRole
+{
+    internal LocalKmsRole(string arn, IReadOnlyList<string> trustedPrincipal, IReadOnlyList<string> webIdentitySubject, int maxSessionDuration, string dataPath)
+    {
+        Arn = arn;
+        TrustedPrincipal = trustedPrincipal;
+        WebIdentitySubject = webIdentitySubject;
+        MaxSessionDuration = maxSessionDuration;
+        DataPath = dataPath;
+    }
+
+    public string Arn { get; }
+
+    /// <summary>Who may call AssumeRole for it: principal ARNs, account ids or account root ARNs.</summary>
+    public IReadOnlyList<string> TrustedPrincipal { get; }
+
+    /// <summary>The sub claims of the local KMS's web identity tokens that may assume it ("*": any).</summary>
+    public IReadOnlyList<string> WebIdentitySubject { get; }
+
+    /// <summary>In seconds.</summary>
+    public int MaxSessionDuration { get; }
+
+    public string DataPath { get; }
+
+    public override string ToString() => Arn;
+}
+
 /// <summary>How to start a local KMS server.</summary>
 public sealed class LocalKmsStartOptions
 {
@@ -215,6 +243,56 @@ public static class LocalKmsProcess
         using var json = ParseJson(stdout.Trim(), "add-principal output");
         var root = json.RootElement;
         return new LocalKmsPrincipal(root.GetProperty("Arn").GetString()!, root.GetProperty("AccessKeyId").GetString()!, root.GetProperty("SecretAccessKey").GetString()!, dataPath);
+    }
+
+    /// <summary>Defines (or redefines) a role in a data path, with who may assume it.</summary>
+    public static LocalKmsRole AddRole(string serverDirectory, string dataPath, string arn, IReadOnlyList<string> trustedPrincipals, IReadOnlyList<string> webIdentitySubjects, int? maxSessionDurationSeconds)
+    {
+        ArgumentNullException.ThrowIfNull(arn);
+        dataPath = Path.GetFullPath(dataPath);
+        List<string> arguments = ["add-role", "--data-path", dataPath, "--arn", arn];
+        arguments.AddRange(trustedPrincipals.SelectMany(p => new[] { "--trust", p }));
+        arguments.AddRange(webIdentitySubjects.SelectMany(s => new[] { "--web-identity-subject", s }));
+        if (maxSessionDurationSeconds is { } seconds)
+        {
+            arguments.AddRange(["--max-session-duration", seconds.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
+        }
+
+        using var json = ParseJson(RunCommand(serverDirectory, arguments, "Adding the role"), "add-role output");
+        var root = json.RootElement;
+        static List<string> Strings(JsonElement element) => [.. element.EnumerateArray().Select(e => e.GetString()!)];
+        return new LocalKmsRole(root.GetProperty("Arn").GetString()!, Strings(root.GetProperty("TrustedPrincipals")), Strings(root.GetProperty("WebIdentitySubjects")),
+            root.GetProperty("MaxSessionDurationSeconds").GetInt32(), dataPath);
+    }
+
+    /// <summary>A web identity token (a JWT) from the data path's own provider, for AssumeRoleWithWebIdentity on its port.</summary>
+    public static string NewWebIdentityToken(string serverDirectory, string dataPath, string subject, TimeSpan lifetime)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(subject);
+        var seconds = (long)Math.Ceiling(lifetime.TotalSeconds);
+        if (seconds is < 1 or > int.MaxValue)
+        {
+            throw new NitroEnclaveException(KmsErrors.LocalKmsCommandFailed, ErrorKind.InvalidArgument, $"The token lifetime {lifetime} is not a positive number of seconds.");
+        }
+
+        return RunCommand(serverDirectory,
+            ["issue-web-identity-token", "--data-path", Path.GetFullPath(dataPath), "--subject", subject, "--lifetime-seconds", seconds.ToString(System.Globalization.CultureInfo.InvariantCulture)],
+            "Issuing the web identity token").Trim();
+    }
+
+    /// <summary>Runs one server command to its end; its stdout, or LocalKmsCommandFailed with what it said on stderr.</summary>
+    private static string RunCommand(string serverDirectory, IEnumerable<string> arguments, string what)
+    {
+        using var process = Launch(serverDirectory, arguments);
+        var stderr = process.StandardError.ReadToEndAsync();
+        var stdout = process.StandardOutput.ReadToEnd();
+        process.WaitForExit();
+        if (process.ExitCode != 0)
+        {
+            throw new NitroEnclaveException(KmsErrors.LocalKmsCommandFailed, ErrorKind.InvalidArgument, $"{what} failed: {Truncate(stderr.Result.Trim())}");
+        }
+
+        return stdout.Trim();
     }
 
     private static Process Launch(string serverDirectory, IEnumerable<string> arguments)

@@ -28,6 +28,7 @@ internal sealed class WebIdentityTokens(MasterKey masterKey, TimeProvider time)
     public const string DefaultAudience = "sts.amazonaws.com";
 
     private const string Purpose = "localkms:web-identity-token-signing";
+    private const long MaxUnixSeconds = 253402300799; // 9999-12-31T23:59:59Z, the last second DateTimeOffset holds
 
     public string Mint(string subject, TimeSpan lifetime, string audience = DefaultAudience)
     {
@@ -87,6 +88,11 @@ internal sealed class WebIdentityTokens(MasterKey masterKey, TimeProvider time)
         if (audience != DefaultAudience)
         {
             throw Invalid("Incorrect token audience");
+        }
+
+        if (expires is < 0 or > MaxUnixSeconds)
+        {
+            throw Invalid("The web identity token's exp is not a date.");
         }
 
         var now = time.GetUtcNow();

@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Text;
 using System.Xml;
 using Microsoft.AspNetCore.Http;
@@ -123,7 +124,7 @@ internal sealed partial class StsEndpoint(StsService service, SigV4Verifier veri
         writer.WriteStartElement("Error");
         writer.WriteElementString("Type", error.Type);
         writer.WriteElementString("Code", error.Code);
-        writer.WriteElementString("Message", error.Message);
+        writer.WriteElementString("Message", XmlSafe(error.Message));
         writer.WriteEndElement();
         writer.WriteElementString("RequestId", requestId);
         writer.WriteEndElement();
@@ -141,9 +142,37 @@ internal sealed partial class StsEndpoint(StsService service, SigV4Verifier veri
             }
             else
             {
-                writer.WriteElementString(element.Name, element.Value);
+                writer.WriteElementString(element.Name, XmlSafe(element.Value));
             }
         }
+    }
+
+    /// <summary>Characters XML cannot carry (a control character or lone surrogate echoed from a request) as \uXXXX, so every answer is well-formed.</summary>
+    private static string? XmlSafe(string? text)
+    {
+        if (text is null)
+        {
+            return null;
+        }
+
+        var safe = new StringBuilder(text.Length);
+        for (var i = 0; i < text.Length; i++)
+        {
+            if (i + 1 < text.Length && XmlConvert.IsXmlSurrogatePair(text[i + 1], text[i]))
+            {
+                safe.Append(text, i++, 2);
+            }
+            else if (XmlConvert.IsXmlChar(text[i]))
+            {
+                safe.Append(text[i]);
+            }
+            else
+            {
+                safe.Append(CultureInfo.InvariantCulture, $"\\u{(int)text[i]:X4}");
+            }
+        }
+
+        return safe.ToString();
     }
 
     private static byte[] Write(Action<XmlWriter> write)

@@ -63,7 +63,7 @@ internal sealed partial class StsService(PrincipalDirectory directory, SessionCr
             throw StsException.AccessDenied($"User: {caller.Arn} is not authorized to perform: sts:AssumeRole on resource: {roleArn}");
         }
 
-        return new StsResult("AssumeRole", [.. Session(role, sessionName, duration), new("PackedPolicySize", "0")]);
+        return new StsResult("AssumeRole", [.. Session(role, sessionName, duration)]);
     }
 
     private StsResult AssumeRoleWithWebIdentity(IReadOnlyDictionary<string, string> parameters)
@@ -111,7 +111,7 @@ internal sealed partial class StsService(PrincipalDirectory directory, SessionCr
         var duration = durationSeconds ?? Math.Min(DefaultDurationSeconds, role.MaxSessionDurationSeconds);
         if (duration > role.MaxSessionDurationSeconds)
         {
-            throw StsException.Validation($"The requested DurationSeconds exceeds the MaxSessionDuration set for this role.");
+            throw StsException.Validation("The requested DurationSeconds exceeds the MaxSessionDuration set for this role.");
         }
 
         var assumedRoleArn = $"arn:aws:sts::{role.AccountId}:assumed-role/{role.Name}/{sessionName}";

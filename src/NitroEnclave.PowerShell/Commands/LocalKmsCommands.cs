@@ -258,3 +258,85 @@ public sealed class AddLocalKmsPrincipalCommand : NitroEnclaveCmdlet
         }
     }
 }
+
+/// <summary>Defines a role in a local KMS data path: AssumeRole and AssumeRoleWithWebIdentity on the server's port issue sessions of it.</summary>
+[Cmdlet(VerbsCommon.Add, "LocalKmsRole", SupportsShouldProcess = true)]
+[OutputType(typeof(LocalKmsRole))]
+public sealed class AddLocalKmsRoleCommand : NitroEnclaveCmdlet
+{
+    /// <summary>The role's ARN, for example arn:aws:iam::111122223333:role/KeyAdmin.</summary>
+    [Parameter(Mandatory = true, Position = 0)]
+    [ValidateNotNullOrEmpty]
+    public string Arn { get; set; } = string.Empty;
+
+    /// <summary>Who may call AssumeRole for it: principal ARNs, account ids or account root ARNs. Without it (and without -WebIdentitySubject), the role's own account.</summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string[] TrustedPrincipal { get; set; } = [];
+
+    /// <summary>The sub claims of New-LocalKmsWebIdentityToken tokens that may assume it with AssumeRoleWithWebIdentity; "*" for any.</summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string[] WebIdentitySubject { get; set; } = [];
+
+    /// <summary>The longest session, in seconds (3600 to 43200; 3600 by default).</summary>
+    [Parameter]
+    [ValidateRange(3600, 43200)]
+    public int? MaxSessionDuration { get; set; }
+
+    /// <summary>The server's data path; pipe a Start-LocalKms object to use its own.</summary>
+    [Parameter(ValueFromPipelineByPropertyName = true)]
+    [ValidateNotNullOrEmpty]
+    public string? DataPath { get; set; }
+
+    protected override void ProcessRecord()
+    {
+        var dataPath = DataPath is null ? LocalKmsLocations.DefaultDataPath() : SessionState.Path.GetUnresolvedProviderPathFromPSPath(DataPath);
+        if (!ShouldProcess(Arn, $"Define the role in {dataPath}"))
+        {
+            return;
+        }
+
+        try
+        {
+            WriteObject(LocalKmsProcess.AddRole(LocalKmsLocations.ServerDirectory(this), dataPath, Arn, TrustedPrincipal, WebIdentitySubject, MaxSessionDuration));
+        }
+        catch (NitroEnclaveException ex)
+        {
+            WriteItemError(ex, Arn);
+        }
+    }
+}
+
+/// <summary>Issues a web identity token from a local KMS's own provider, for AssumeRoleWithWebIdentity (a web identity profile's token file).</summary>
+[Cmdlet(VerbsCommon.New, "LocalKmsWebIdentityToken")]
+[OutputType(typeof(string))]
+public sealed class NewLocalKmsWebIdentityTokenCommand : NitroEnclaveCmdlet
+{
+    /// <summary>The token's sub claim, which a role's -WebIdentitySubject must name.</summary>
+    [Parameter(Mandatory = true, Position = 0)]
+    [ValidateNotNullOrEmpty]
+    public string Subject { get; set; } = string.Empty;
+
+    /// <summary>How long the token is valid; one hour by default.</summary>
+    [Parameter]
+    public TimeSpan Lifetime { get; set; } = TimeSpan.FromHours(1);
+
+    /// <summary>The server's data path; pipe a Start-LocalKms object to use its own.</summary>
+    [Parameter(ValueFromPipelineByPropertyName = true)]
+    [ValidateNotNullOrEmpty]
+    public string? DataPath { get; set; }
+
+    protected override void ProcessRecord()
+    {
+        var dataPath = DataPath is null ? LocalKmsLocations.DefaultDataPath() : SessionState.Path.GetUnresolvedProviderPathFromPSPath(DataPath);
+        try
+        {
+            WriteObject(LocalKmsProcess.NewWebIdentityToken(LocalKmsLocations.ServerDirectory(this), dataPath, Subject, Lifetime));
+        }
+        catch (NitroEnclaveException ex)
+        {
+            WriteItemError(ex, Subject);
+        }
+    }
+}
