@@ -99,9 +99,8 @@ function Protect-Photo {
 
     # A role in the local STS that the account's principals may assume, and a web identity token for it.
     $roleArn = "arn:aws:iam::$($kms.AccountId):role/Tester"
-    $localKms = Join-Path (Split-Path (Get-TestModulePath)) 'localkms/NitroEnclave.LocalKms.dll'
-    $null = & dotnet $localKms add-role --data-path $kms.DataPath --arn $roleArn --trust "arn:aws:iam::$($kms.AccountId):root" --web-identity-subject ci-job
-    $webIdentityToken = (& dotnet $localKms issue-web-identity-token --data-path $kms.DataPath --subject ci-job) -join ''
+    $null = $kms | Add-LocalKmsRole -Arn $roleArn -TrustedPrincipal "arn:aws:iam::$($kms.AccountId):root" -WebIdentitySubject ci-job
+    $webIdentityToken = $kms | New-LocalKmsWebIdentityToken -Subject ci-job
 
     # Credentials the SDK reads from a metadata endpoint: the local KMS's keys, without a session token (the local
     # KMS's long-term keys have none).
