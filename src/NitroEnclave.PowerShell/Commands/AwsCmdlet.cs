@@ -146,12 +146,12 @@ public abstract class AwsCmdlet : NitroEnclaveCmdlet
                 return (null, profile);
         }
 
-        var wrapped = value is null ? null : InternalMember(value, "Credentials");
-        var keys = wrapped is not null ? KeysFrom(PSObject.AsPSObject(wrapped)) : KeysFrom(PSObject.AsPSObject(stored!));
+        var wrapped = InternalMember(value, "Credentials");
+        var keys = KeysFrom(PSObject.AsPSObject(wrapped ?? stored!));
         return keys is not null
             ? (keys, null)
             : throw new NitroEnclaveException(AwsSettingsResolver.StoredCredentialsUnusable, ErrorKind.InvalidArgument,
-                $"$StoredAWSCredentials holds a {value!.GetType().FullName} that gives no AWS credentials: run Set-AWSCredential again, or Remove-Variable StoredAWSCredentials -Scope Global.");
+                $"$StoredAWSCredentials holds a {value.GetType().FullName} that gives no AWS credentials: run Set-AWSCredential again, or Remove-Variable StoredAWSCredentials -Scope Global.");
     }
 
     /// <summary>
