@@ -221,6 +221,12 @@ Describe 'Local KMS and key policies' {
         $text | Should -Not -Match ([regex]::Escape($principal.Credential.GetCredentials().SecretKey))
     }
 
+    It 'Add-LocalKmsRole shows the role, who may assume it and the data path whole at <_> columns' -ForEach 80, 120 {
+        $role = $kms | Add-LocalKmsRole -Arn 'arn:aws:iam::111122223333:role/admins/KeyAdmin' -TrustedPrincipal 'arn:aws:iam::111122223333:user/admin', $parentArn -WebIdentitySubject 'system:serviceaccount:default:workload'
+        $text = Show-View $role -Width $_
+        Assert-ShownWhole $text $role.Arn, 'arn:aws:iam::111122223333:user/admin', $parentArn, 'system:serviceaccount:default:workload', $role.DataPath
+    }
+
     It 'Get-KmsEnclavePolicy shows the key ARN and every pinned measurement whole at <_> columns' -ForEach 80, 120 {
         $text = Show-View $policy -Width $_
         Assert-ShownWhole $text $policy.KeyArn
