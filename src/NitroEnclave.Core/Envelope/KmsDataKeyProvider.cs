@@ -1,10 +1,7 @@
-using System.Net.Http;
-using System.Net.Sockets;
 using System.Security.Cryptography;
 using System.Text;
 using Amazon.KeyManagementService;
 using Amazon.KeyManagementService.Model;
-using Amazon.Runtime;
 using NitroEnclave.Aws;
 
 namespace NitroEnclave.Envelope;
