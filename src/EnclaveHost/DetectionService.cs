@@ -106,7 +106,7 @@ public sealed class DetectionService : IDetectionService
             CryptographicOperations.ZeroMemory(input.Image);
             resultDocument = ConfidentialResultFormat.Write(confidential.InputName, inputSha256, result.Model, result.ImageWidth, result.ImageHeight, objects, timings);
             stage.Restart();
-            var generator = new RecipientDataKeyGenerator(_kms.ClientFor(request.Credentials), _keys);
+            var generator = new RecipientDataKeyGenerator(_kms.ClientFor(request.Credentials), _keys, request.Credentials.GrantTokens, CredentialsUsed(request));
             var encryptedResult = await EncryptAsync(resultDocument, ConfidentialResultFormat.ResultContent, confidential, inputSha256, input.RequiredResultKey, generator, memory, cancellationToken).ConfigureAwait(false);
             var encryptedImage = annotated is null
                 ? null
@@ -144,7 +144,7 @@ public sealed class DetectionService : IDetectionService
 
         // The plaintext is never longer than the ciphertext; it is held twice for a moment (buffer and copy).
         await memory.ReserveAsync(2L * request.EncryptedFile.Length, MemoryWait, "the decrypted file", cancellationToken).ConfigureAwait(false);
-        var decryptor = new TimedDecryptor(new RecipientDataKeyDecryptor(_kms.ClientFor(request.Credentials), _keys));
+        var decryptor = new TimedDecryptor(new RecipientDataKeyDecryptor(_kms.ClientFor(request.Credentials), _keys, request.Credentials.GrantTokens, CredentialsUsed(request)));
         using var plaintext = new MemoryStream(request.EncryptedFile.Length);
         try
         {
@@ -268,11 +268,17 @@ public sealed class DetectionService : IDetectionService
             .ToList();
     }
 
+    private static AwsCredentialsUsed CredentialsUsed(DetectRequest request) =>
+        new("the request", request.Credentials.AccessKeyId, request.Credentials.SessionToken is not null);
+
     private static EnclaveProtocolException MapDecryptFailure(NitroEnclaveException ex)
     {
         var code = ex.ErrorId switch
         {
             EnvelopeErrors.KmsAccessDenied => ProtocolErrorCodes.KmsAccessDenied,
+            EnvelopeErrors.AwsSignatureInvalid => ProtocolErrorCodes.AwsSignatureInvalid,
+            EnvelopeErrors.AwsAccessKeyUnknown => ProtocolErrorCodes.AwsAccessKeyUnknown,
+            EnvelopeErrors.AwsTokenInvalid => ProtocolErrorCodes.AwsTokenInvalid,
             EnvelopeErrors.KmsUnavailable => ProtocolErrorCodes.KmsUnavailable,
             EnvelopeErrors.KmsInvalidCiphertext => ProtocolErrorCodes.DecryptFailed,
             _ when ex.ErrorId.StartsWith("Kms", StringComparison.Ordinal) => ProtocolErrorCodes.KmsError,
@@ -288,6 +294,9 @@ public sealed class DetectionService : IDetectionService
         var code = ex.ErrorId switch
         {
             EnvelopeErrors.KmsAccessDenied => ProtocolErrorCodes.KmsAccessDenied,
+            EnvelopeErrors.AwsSignatureInvalid => ProtocolErrorCodes.AwsSignatureInvalid,
+            EnvelopeErrors.AwsAccessKeyUnknown => ProtocolErrorCodes.AwsAccessKeyUnknown,
+            EnvelopeErrors.AwsTokenInvalid => ProtocolErrorCodes.AwsTokenInvalid,
             EnvelopeErrors.KmsUnavailable => ProtocolErrorCodes.KmsUnavailable,
             _ when ex.ErrorId.StartsWith("Attestation", StringComparison.Ordinal) || ex.ErrorId.StartsWith("Nsm", StringComparison.Ordinal) => ProtocolErrorCodes.Unavailable,
             _ => ProtocolErrorCodes.KmsError,

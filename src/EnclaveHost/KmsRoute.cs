@@ -66,6 +66,7 @@ public sealed class KmsRoute
 
     private AmazonKeyManagementServiceClient CreateClient(AwsCallerCredentials caller)
     {
+        NitroEnclave.Kms.AwsUserAgent.Apply();
         AWSCredentials credentials = caller.SessionToken is null
             ? new BasicAWSCredentials(caller.AccessKeyId, caller.SecretAccessKey)
             : new SessionAWSCredentials(caller.AccessKeyId, caller.SecretAccessKey, caller.SessionToken);

@@ -378,13 +378,13 @@ public sealed class EnclaveFileCommandTests(EnclaveFileKmsFixture kms) : IClassF
         var a = WriteFile("a.txt", Encoding.UTF8.GetBytes("alpha"));
         var b = WriteFile("b.txt", Encoding.UTF8.GetBytes("bravo"));
         Run("Protect-EnclaveFile $a -KeyId $denied @aws", ("a", a)).AssertNoErrors();
-        var byParent = Run("Protect-EnclaveFile $b -KeyId $denied -EndpointUrl $e -AccessKey $pak -SecretKey $psk", ("b", b), ("pak", kms.ParentAccessKey), ("psk", kms.ParentSecretKey)).AssertNoErrors();
+        var byParent = Run("Protect-EnclaveFile $b -KeyId $denied -EndpointUrl $e -Region us-east-1 -AccessKey $pak -SecretKey $psk", ("b", b), ("pak", kms.ParentAccessKey), ("psk", kms.ParentSecretKey)).AssertNoErrors();
         Assert.Equal(kms.DeniedKeyArn, Prop<string>(Assert.Single(byParent.Output), "KeyArn"));
         File.Delete(a);
         File.Delete(b);
 
         var admin = Run("Unprotect-EnclaveFile ($a + '.enc') @aws", ("a", a));
-        var parent = Run("Unprotect-EnclaveFile ($b + '.enc') -EndpointUrl $e -AccessKey $pak -SecretKey $psk", ("b", b), ("pak", kms.ParentAccessKey), ("psk", kms.ParentSecretKey));
+        var parent = Run("Unprotect-EnclaveFile ($b + '.enc') -EndpointUrl $e -Region us-east-1 -AccessKey $pak -SecretKey $psk", ("b", b), ("pak", kms.ParentAccessKey), ("psk", kms.ParentSecretKey));
 
         foreach (var result in new[] { admin, parent })
         {
@@ -494,7 +494,7 @@ public sealed class EnclaveFileCommandTests(EnclaveFileKmsFixture kms) : IClassF
         };
         // One-byte frames make the file slow enough to stop in the middle.
         shell.AddCommand("Protect-EnclaveFile").AddParameter("LiteralPath", source).AddParameter("KeyId", kms.KeyArn).AddParameter("FrameSize", 1)
-            .AddParameter("EndpointUrl", kms.Endpoint.ToString()).AddParameter("AccessKey", kms.AccessKey).AddParameter("SecretKey", kms.SecretKey);
+            .AddParameter("EndpointUrl", kms.Endpoint.ToString()).AddParameter("Region", "us-east-1").AddParameter("AccessKey", kms.AccessKey).AddParameter("SecretKey", kms.SecretKey);
 
         var running = shell.BeginInvoke();
         Assert.True(midway.Wait(TimeSpan.FromSeconds(30)), "no progress past 0%");
@@ -528,8 +528,11 @@ public sealed class EnclaveFileCommandTests(EnclaveFileKmsFixture kms) : IClassF
         Assert.Equal("ok", Source($"Protect-EnclaveFile $a {common} -ProfileName local -ProfileLocation $profiles"));
 
         // Explicit keys come first: wrong ones fail even with good stored credentials, and -Credential beats the stored ones.
-        Assert.Equal("KmsAccessDenied", Source($"$StoredAWSCredentials = [pscustomobject]@{{ AccessKey = $ak; SecretKey = $sk }}; Protect-EnclaveFile $a {common} -AccessKey AKIAWRONGWRONGWRONG0 -SecretKey wrong"));
-        Assert.Equal("KmsAccessDenied", Source($"$StoredAWSCredentials = [pscustomobject]@{{ AccessKey = $ak; SecretKey = $sk }}; Protect-EnclaveFile $a {common} -Credential @{{ AccessKey = 'AKIAWRONGWRONGWRONG0'; SecretKey = 'x' }}"));
+        Assert.Equal("AwsAccessKeyUnknown", Source($"$StoredAWSCredentials = [pscustomobject]@{{ AccessKey = $ak; SecretKey = $sk }}; Protect-EnclaveFile $a {common} -AccessKey AKIAWRONGWRONGWRONG0 -SecretKey wrong"));
+        Assert.Equal("AwsAccessKeyUnknown", Source($"$StoredAWSCredentials = [pscustomobject]@{{ AccessKey = $ak; SecretKey = $sk }}; Protect-EnclaveFile $a {common} -Credential @{{ AccessKey = 'AKIAWRONGWRONGWRONG0'; SecretKey = 'x' }}"));
+        // A profile named on the command line beats -Credential (the order of AWS.Tools).
+        Assert.Equal("ok", Source($"Protect-EnclaveFile $a {common} -ProfileName local -ProfileLocation $profiles -Credential @{{ AccessKey = 'AKIAWRONGWRONGWRONG0'; SecretKey = 'x' }}"));
+        Assert.Equal("AwsStoredCredentialsUnusable", Source($"$StoredAWSCredentials = 42; Protect-EnclaveFile $a {common}"));
 
         Assert.Equal("AwsCredentialIncomplete", Source($"Protect-EnclaveFile $a {common} -AccessKey $ak"));
         Assert.Equal("AwsCredentialIncomplete", Source($"Protect-EnclaveFile $a {common} -SessionToken token"));
@@ -556,8 +559,8 @@ public sealed class EnclaveFileCommandTests(EnclaveFileKmsFixture kms) : IClassF
         Assert.Equal($"profile 'missing', region eu-west-3, endpoint {kms.Endpoint}", Target(string.Empty));
         Assert.Equal($"profile 'missing', region ap-south-1, endpoint {kms.Endpoint}", Target("-Region ap-south-1"));
 
-        var denied = Run("Protect-EnclaveFile $a -KeyId $key -EndpointUrl $e -AccessKey $ak -SecretKey 'not-the-secret-value'", ("a", a));
-        Assert.Equal(["KmsAccessDenied"], denied.ErrorIds);
+        var denied = Run("Protect-EnclaveFile $a -KeyId $key -EndpointUrl $e -Region us-east-1 -AccessKey $ak -SecretKey 'not-the-secret-value'", ("a", a));
+        Assert.Equal(["AwsSignatureInvalid"], denied.ErrorIds);
         Assert.DoesNotContain("not-the-secret-value", denied.Errors[0].ToString() + denied.Errors[0].Exception, StringComparison.Ordinal);
     }
 }

@@ -277,7 +277,8 @@ public sealed class KmsEnclavePolicyCommandTests(LocalKmsFixture kms) : IClassFi
             new Dictionary<string, object?> { ["e"] = kms.Endpoint.ToString(), ["ak"] = kms.AccessKey });
 
         Assert.Equal(["KmsKeyNotFound"], missing.ErrorIds);
-        Assert.Equal(["KmsAccessDenied"], denied.ErrorIds);
+        // A wrong secret is an authentication failure, not a policy denial.
+        Assert.Equal(["AwsSignatureInvalid"], denied.ErrorIds);
         Assert.DoesNotContain("wrong", denied.Errors[0].Exception.Message, StringComparison.Ordinal);
     }
 }

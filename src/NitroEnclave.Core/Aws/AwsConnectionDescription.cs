@@ -1,7 +1,5 @@
-using Amazon;
+using Amazon.KeyManagementService;
 using Amazon.KeyManagementService.Model;
-using Amazon.Runtime;
-using Amazon.Runtime.Credentials;
 using Amazon.Runtime.Endpoints;
 
 namespace NitroEnclave.Aws;
@@ -12,6 +10,9 @@ namespace NitroEnclave.Aws;
 /// </summary>
 public static class AwsConnectionDescription
 {
+    /// <summary>The environment variables the SDK reads for a KMS endpoint, the service's own first.</summary>
+    private static readonly string[] EndpointVariables = ["AWS_ENDPOINT_URL_KMS", "AWS_ENDPOINT_URL"];
+
     /// <summary>Where the credentials come from; the SDK default chain is resolved to say which of its sources answered.</summary>
     public static string Credentials(AwsConnectionSettings settings)
     {
@@ -26,26 +27,15 @@ public static class AwsConnectionDescription
             return $"{settings.CredentialSource}, defined in {AwsSharedProfiles.DefinedIn(profile, settings.ProfileLocation)}";
         }
 
-        AWSCredentials found;
         try
         {
-            found = DefaultAWSCredentialsIdentityResolver.GetCredentials();
+            var found = AwsClientFactory.ResolveCredentials(settings);
+            return $"{found.Source}, access key {ShortAccessKey(found.Keys.AccessKey)}";
         }
-        catch (Exception ex) when (ex is AmazonClientException or AmazonServiceException)
+        catch (NitroEnclaveException ex)
         {
-            return $"{settings.CredentialSource}, which found none";
+            return $"{settings.CredentialSource}, which found none ({ex.Message.TrimEnd('.')})";
         }
-
-        var source = found switch
-        {
-            EnvironmentVariablesAWSCredentials => "the environment variables AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY",
-            AssumeRoleWithWebIdentityCredentials => "the web identity token of AWS_WEB_IDENTITY_TOKEN_FILE",
-            // The chain's own instance-role type is internal to the SDK: known by name.
-            _ when found.GetType().Name.Contains("InstanceProfile", StringComparison.Ordinal) => "the EC2 instance role (instance metadata)",
-            GenericContainerCredentials => "the container credentials endpoint",
-            _ => DefaultProfile() is var (name, how) ? $"profile '{name}' ({how}), defined in {AwsSharedProfiles.DefinedIn(name, null)}" : "a credentials provider",
-        };
-        return $"{settings.CredentialSource}: {source}, access key {ShortAccessKey(found.GetCredentials().AccessKey)}";
     }
 
     /// <summary>
@@ -57,11 +47,10 @@ public static class AwsConnectionDescription
         ArgumentNullException.ThrowIfNull(settings);
         try
         {
-            using var client = AwsClientFactory.CreateKmsClient(settings);
-            var config = client.Config;
-            var region = config.RegionEndpoint?.SystemName ?? config.AuthenticationRegion;
-            var endpoint = config.ServiceURL ?? config.DetermineServiceOperationEndpoint(new ServiceOperationEndpointParameters(new ListAliasesRequest())).URL;
-            return ($"{region} ({RegionSource(settings, region)})", $"{endpoint}{(settings.EndpointUrl is null ? " (the region's endpoint)" : " (-EndpointUrl)")}");
+            var config = AwsClientFactory.CreateKmsConfig(settings);
+            var region = AwsClientFactory.ResolveRegion(settings);
+            var endpoint = !string.IsNullOrEmpty(config.ServiceURL) ? config.ServiceURL : config.DetermineServiceOperationEndpoint(new ServiceOperationEndpointParameters(new ListAliasesRequest())).URL;
+            return ($"{region.Name} (from {region.Source})", $"{endpoint} ({EndpointSource(settings, config)})");
         }
         catch (NitroEnclaveException ex)
         {
@@ -69,36 +58,28 @@ public static class AwsConnectionDescription
         }
     }
 
-    /// <summary>Where a resolved region came from, checked in the order the SDK looks.</summary>
-    public static string RegionSource(AwsConnectionSettings settings, string region)
+    /// <summary>Where a resolved region came from, for a cmdlet that hands the region on (Invoke-EnclaveDetection).</summary>
+    public static string RegionSource(AwsConnectionSettings settings)
     {
         ArgumentNullException.ThrowIfNull(settings);
-        if (settings.Region == region)
+        return $"from {AwsClientFactory.ResolveRegion(settings).Source}";
+    }
+
+    /// <summary>Which setting chose the endpoint, in the order the SDK reads them.</summary>
+    private static string EndpointSource(AwsConnectionSettings settings, AmazonKeyManagementServiceConfig config)
+    {
+        if (settings.EndpointUrl is not null)
         {
-            return $"from {settings.RegionSource}";
+            return "-EndpointUrl";
         }
 
-        if (settings.ProfileName is { } profile && AwsSharedProfiles.Find(profile, settings.ProfileLocation)?.Region?.SystemName == region)
+        if (string.IsNullOrEmpty(config.ServiceURL))
         {
-            return $"from profile '{profile}'";
+            return "the region's endpoint";
         }
 
-        if (settings.EndpointUrl is not null && settings.Region is null)
-        {
-            return "none given: requests to -EndpointUrl are signed for us-east-1";
-        }
-
-        foreach (var variable in new[] { "AWS_REGION", "AWS_DEFAULT_REGION" })
-        {
-            if (Environment.GetEnvironmentVariable(variable) == region)
-            {
-                return $"from {variable}";
-            }
-        }
-
-        return DefaultProfile() is var (name, _) && AwsSharedProfiles.Find(name, null)?.Region?.SystemName == region
-            ? $"from profile '{name}'"
-            : "from the EC2 instance metadata";
+        return EndpointVariables.FirstOrDefault(v => !string.IsNullOrEmpty(Environment.GetEnvironmentVariable(v)))
+            ?? $"endpoint_url of profile '{settings.ProfileName ?? (Environment.GetEnvironmentVariable("AWS_PROFILE") is { Length: > 0 } named ? named : AwsSettingsResolver.DefaultProfileName)}'";
     }
 
     /// <summary>The first four characters (the key type, AKIA or ASIA) and the last four: enough to tell keys apart.</summary>
@@ -106,13 +87,5 @@ public static class AwsConnectionDescription
     {
         ArgumentNullException.ThrowIfNull(accessKey);
         return accessKey.Length >= 12 ? $"{accessKey[..4]}...{accessKey[^4..]}" : "****";
-    }
-
-    /// <summary>The profile the SDK default chain reads: AWS_PROFILE, else "default", when a file defines it.</summary>
-    private static (string Name, string How)? DefaultProfile()
-    {
-        var named = Environment.GetEnvironmentVariable("AWS_PROFILE");
-        var name = string.IsNullOrWhiteSpace(named) ? "default" : named;
-        return AwsSharedProfiles.Find(name, null) is null ? null : (name, string.IsNullOrWhiteSpace(named) ? "the default profile" : "AWS_PROFILE");
     }
 }

@@ -1,16 +1,10 @@
-using Amazon;
-using Amazon.KeyManagementService;
-using Amazon.Runtime;
-using Amazon.Runtime.CredentialManagement;
-using Amazon.SecurityToken;
-
 namespace NitroEnclave.Aws;
 
 /// <summary>
 /// How to reach AWS, as plain values: the cmdlets resolve their AWS parameters into this (they cannot hold AWS SDK
 /// types, which live in the module's private load context) and Core turns it into SDK clients.
 /// </summary>
-public sealed class AwsConnectionSettings
+public sealed record AwsConnectionSettings
 {
     public string? AccessKey { get; init; }
 
@@ -33,14 +27,23 @@ public sealed class AwsConnectionSettings
     /// <summary>Where the credentials come from, for messages (never the secret itself).</summary>
     public string CredentialSource { get; init; } = "the AWS SDK default chain";
 
+    /// <summary>
+    /// How long one AWS call may take, its retries included (-TimeoutSec): a KMS that never answers fails after this,
+    /// not after the SDK's own minutes.
+    /// </summary>
+    public TimeSpan Timeout { get; init; } = AwsClientFactory.DefaultTimeout;
+
     public override string ToString() => $"{CredentialSource}, region {Region ?? "(SDK default)"}{(EndpointUrl is null ? string.Empty : $", endpoint {EndpointUrl}")}";
 }
 
 /// <summary>
-/// The credential and region precedence of AWS Tools for PowerShell (reference nitro.md section 8), as pure logic:
-/// explicit keys, then -Credential, then -ProfileName, then the shell defaults set by Set-AWSCredential and
-/// Set-DefaultAWSRegion, then the SDK's own chain (AWS_* variables, AWS_PROFILE, the default profile, the instance role
-/// through IMDSv2).
+/// The credential and region precedence of AWS Tools for PowerShell, as pure logic: explicit keys, then -ProfileName,
+/// then -Credential, then the shell default set by Set-AWSCredential ($StoredAWSCredentials: credentials or a profile
+/// name), then the default profile of a -ProfileLocation file, then the SDK's own chain (AWS_* variables, AWS_PROFILE, the
+/// default profile, web identity, the container endpoint, the instance role through IMDSv2). The region: -Region, then
+/// $StoredAWSRegion (Set-DefaultAWSRegion), then the profile's, AWS_REGION, the instance metadata
+/// (<see cref="AwsClientFactory.ResolveRegion"/>). A profile given by name outranks -Credential, so the simulation's
+/// session default (a -Credential in $PSDefaultParameterValues) never overrides a -ProfileName the user types.
 /// </summary>
 public static class AwsSettingsResolver
 {
@@ -48,6 +51,11 @@ public static class AwsSettingsResolver
     public const string ProfileNotFound = "AwsProfileNotFound";
     public const string RegionMissing = "AwsRegionMissing";
     public const string InvalidEndpoint = "AwsEndpointInvalid";
+    public const string InvalidRegion = "AwsRegionInvalid";
+    public const string StoredCredentialsUnusable = "AwsStoredCredentialsUnusable";
+
+    /// <summary>The profile a -ProfileLocation file is read for when no -ProfileName goes with it.</summary>
+    public const string DefaultProfileName = "default";
 
     /// <param name="explicitKeys">-AccessKey/-SecretKey/-SessionToken.</param>
     /// <param name="credential">Keys taken from -Credential.</param>
@@ -80,13 +88,21 @@ public static class AwsSettingsResolver
         }
 
         var chosenRegion = Blank(region) ?? Blank(storedRegion);
-        var (source, chosenKeys, profile) = (explicitKeys, credential, Blank(profileName), storedCredential, Blank(storedProfileName)) switch
+        if (chosenRegion is not null && !IsRegionName(chosenRegion))
+        {
+            throw new NitroEnclaveException(InvalidRegion, ErrorKind.InvalidArgument,
+                $"'{chosenRegion}' from {(Blank(region) is null ? "$StoredAWSRegion" : "-Region")} is not an AWS Region name such as eu-west-1.");
+        }
+
+        // -ProfileLocation alone is where the stored profile name is read, else that file's default profile is used.
+        var fileDefault = Blank(profileLocation) is null ? null : DefaultProfileName;
+        var (source, chosenKeys, profile) = (explicitKeys, Blank(profileName), credential, storedCredential, Blank(storedProfileName) ?? fileDefault) switch
         {
             ({ } k, _, _, _, _) => ("-AccessKey/-SecretKey", k, null),
-            (_, { } c, _, _, _) => ("-Credential", c, null),
-            (_, _, { } p, _, _) => ($"profile '{p}'", null, p),
+            (_, { } p, _, _, _) => ($"profile '{p}'", null, p),
+            (_, _, { } c, _, _) => ("-Credential", c, null),
             (_, _, _, { } s, _) => ("$StoredAWSCredentials", s, null),
-            (_, _, _, _, { } sp) => ($"profile '{sp}' from $StoredAWSCredentials", null, sp),
+            (_, _, _, _, { } sp) => (Blank(storedProfileName) is null ? $"profile '{sp}' of -ProfileLocation" : $"profile '{sp}' from $StoredAWSCredentials", null, sp),
             _ => ("the AWS SDK default chain", (AwsKeys?)null, (string?)null),
         };
 
@@ -103,6 +119,10 @@ public static class AwsSettingsResolver
             CredentialSource = source,
         };
     }
+
+    /// <summary>Region names are lower-case letters, digits and hyphens (eu-west-1, us-gov-west-1, cn-north-1).</summary>
+    public static bool IsRegionName(string region) =>
+        region.Length is > 0 and <= 64 && region.All(c => c is (>= 'a' and <= 'z') or (>= '0' and <= '9') or '-') && region[0] != '-' && region[^1] != '-';
 
     private static string? Blank(string? value) => string.IsNullOrWhiteSpace(value) ? null : value;
 }
@@ -128,101 +148,4 @@ public sealed class AwsKeyCredential
     public AwsKeys GetCredentials() => _keys;
 
     public override string ToString() => _keys.ToString();
-}
-
-/// <summary>Builds AWS SDK clients from <see cref="AwsConnectionSettings"/>.</summary>
-public static class AwsClientFactory
-{
-    public static AmazonKeyManagementServiceClient CreateKmsClient(AwsConnectionSettings settings)
-    {
-        ArgumentNullException.ThrowIfNull(settings);
-        var credentials = Credentials(settings, out var profileRegion);
-        var config = new AmazonKeyManagementServiceConfig();
-        ConfigureEndpoint(config, settings, profileRegion);
-        return credentials is null ? new AmazonKeyManagementServiceClient(config) : new AmazonKeyManagementServiceClient(credentials, config);
-    }
-
-    /// <summary>
-    /// An STS client with the same credentials, region and endpoint as <see cref="CreateKmsClient"/> would use: with
-    /// an endpoint URL, STS is asked at that same URL (the local KMS answers STS on its port).
-    /// </summary>
-    public static AmazonSecurityTokenServiceClient CreateStsClient(AwsConnectionSettings settings)
-    {
-        ArgumentNullException.ThrowIfNull(settings);
-        var credentials = Credentials(settings, out var profileRegion);
-        var config = new AmazonSecurityTokenServiceConfig();
-        ConfigureEndpoint(config, settings, profileRegion);
-        return credentials is null ? new AmazonSecurityTokenServiceClient(config) : new AmazonSecurityTokenServiceClient(credentials, config);
-    }
-
-    /// <summary>The region and endpoint every client of the module uses, whichever service it calls.</summary>
-    private static void ConfigureEndpoint(ClientConfig config, AwsConnectionSettings settings, string? profileRegion)
-    {
-        var region = settings.Region ?? profileRegion;
-        if (settings.EndpointUrl is not null)
-        {
-            config.ServiceURL = settings.EndpointUrl;
-            config.AuthenticationRegion = region ?? "us-east-1";
-        }
-        else if (region is not null)
-        {
-            config.RegionEndpoint = RegionEndpoint.GetBySystemName(region);
-        }
-        else if (FallbackRegionFactory.GetRegionEndpoint() is { } fallback)
-        {
-            config.RegionEndpoint = fallback;
-        }
-        else
-        {
-            throw new NitroEnclaveException(AwsSettingsResolver.RegionMissing, ErrorKind.InvalidArgument,
-                "No AWS region: pass -Region, run Set-DefaultAWSRegion, set AWS_REGION or configure one in the profile.");
-        }
-    }
-
-    /// <summary>
-    /// The concrete keys and region the settings stand for, resolved here on the parent (profile, shell defaults, the
-    /// SDK chain with IMDSv2 on EC2) so they can be handed to the enclave for its own KMS call.
-    /// </summary>
-    public static NitroEnclave.Protocol.AwsCallerCredentials ResolveCallerCredentials(AwsConnectionSettings settings)
-    {
-        ArgumentNullException.ThrowIfNull(settings);
-        var credentials = Credentials(settings, out var profileRegion) ?? Amazon.Runtime.Credentials.DefaultAWSCredentialsIdentityResolver.GetCredentials();
-        var region = settings.Region ?? profileRegion ?? FallbackRegionFactory.GetRegionEndpoint()?.SystemName
-            ?? throw new NitroEnclaveException(AwsSettingsResolver.RegionMissing, ErrorKind.InvalidArgument,
-                "No AWS region: pass -Region, run Set-DefaultAWSRegion, set AWS_REGION or configure one in the profile.");
-        var keys = credentials.GetCredentials();
-        return new NitroEnclave.Protocol.AwsCallerCredentials
-        {
-            AccessKeyId = keys.AccessKey,
-            SecretAccessKey = keys.SecretKey,
-            SessionToken = string.IsNullOrEmpty(keys.Token) ? null : keys.Token,
-            Region = region,
-        };
-    }
-
-    private static AWSCredentials? Credentials(AwsConnectionSettings settings, out string? profileRegion)
-    {
-        profileRegion = null;
-        if (settings.AccessKey is not null)
-        {
-            return settings.SessionToken is null
-                ? new BasicAWSCredentials(settings.AccessKey, settings.SecretKey)
-                : new SessionAWSCredentials(settings.AccessKey, settings.SecretKey, settings.SessionToken);
-        }
-
-        if (settings.ProfileName is null)
-        {
-            return null;
-        }
-
-        var chain = new CredentialProfileStoreChain(settings.ProfileLocation);
-        if (!chain.TryGetProfile(settings.ProfileName, out var profile) || !chain.TryGetAWSCredentials(settings.ProfileName, out var credentials))
-        {
-            throw new NitroEnclaveException(AwsSettingsResolver.ProfileNotFound, ErrorKind.NotFound,
-                $"The AWS profile '{settings.ProfileName}' was not found{(settings.ProfileLocation is null ? string.Empty : $" in '{settings.ProfileLocation}'")}.");
-        }
-
-        profileRegion = profile.Region?.SystemName;
-        return credentials;
-    }
 }

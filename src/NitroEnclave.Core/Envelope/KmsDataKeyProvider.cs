@@ -1,10 +1,7 @@
-using System.Net.Http;
-using System.Net.Sockets;
 using System.Security.Cryptography;
 using System.Text;
 using Amazon.KeyManagementService;
 using Amazon.KeyManagementService.Model;
-using Amazon.Runtime;
 using NitroEnclave.Aws;
 
 namespace NitroEnclave.Envelope;
@@ -18,27 +15,33 @@ public sealed class KmsDataKeyProvider : IDataKeyProvider, IDisposable
 {
     private readonly IAmazonKeyManagementService _client;
     private readonly bool _ownsClient;
+    private readonly KmsCallOptions _options;
 
-    public KmsDataKeyProvider(IAmazonKeyManagementService client, bool ownsClient = false)
+    public KmsDataKeyProvider(IAmazonKeyManagementService client, bool ownsClient = false, KmsCallOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(client);
         _client = client;
         _ownsClient = ownsClient;
+        _options = options ?? new KmsCallOptions();
     }
 
     /// <summary>
     /// A provider with its own KMS client, built from plain settings (the cmdlets cannot hold AWS SDK types);
     /// <paramref name="trace"/> hears of each request (<see cref="AwsRequestTrace"/>).
     /// </summary>
-    public static KmsDataKeyProvider Create(AwsConnectionSettings settings, Action<string>? trace = null)
+    /// <param name="settings">How to reach KMS; its timeout bounds each call.</param>
+    /// <param name="trace">Hears of each request.</param>
+    /// <param name="grantTokens">Grant tokens for GenerateDataKey and Decrypt (-GrantToken).</param>
+    public static KmsDataKeyProvider Create(AwsConnectionSettings settings, Action<string>? trace = null, IReadOnlyList<string>? grantTokens = null)
     {
-        var client = AwsClientFactory.CreateKmsClient(settings);
+        ArgumentNullException.ThrowIfNull(settings);
+        var client = AwsClientFactory.CreateKmsClient(settings, out var credentials);
         if (trace is not null)
         {
             AwsRequestTrace.Attach(client, trace);
         }
 
-        return new(client, ownsClient: true);
+        return new(client, ownsClient: true, new KmsCallOptions { Timeout = settings.Timeout, GrantTokens = grantTokens ?? [], Credentials = credentials.Used });
     }
 
     public async Task<GeneratedDataKey> GenerateDataKeyAsync(string keyId, int keyLength, IReadOnlyDictionary<string, string> encryptionContext, CancellationToken cancellationToken)
@@ -46,6 +49,11 @@ public sealed class KmsDataKeyProvider : IDataKeyProvider, IDisposable
         ArgumentException.ThrowIfNullOrWhiteSpace(keyId);
         ArgumentNullException.ThrowIfNull(encryptionContext);
         var request = new GenerateDataKeyRequest { KeyId = keyId, EncryptionContext = new Dictionary<string, string>(encryptionContext) };
+        if (_options.GrantTokens.Count > 0)
+        {
+            request.GrantTokens = [.. _options.GrantTokens];
+        }
+
         if (keyLength == 32)
         {
             request.KeySpec = DataKeySpec.AES_256;
@@ -55,15 +63,7 @@ public sealed class KmsDataKeyProvider : IDataKeyProvider, IDisposable
             request.NumberOfBytes = keyLength;
         }
 
-        GenerateDataKeyResponse response;
-        try
-        {
-            response = await _client.GenerateDataKeyAsync(request, cancellationToken).ConfigureAwait(false);
-        }
-        catch (Exception exception) when (exception is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
-        {
-            throw KmsKeyring.MapFailure(exception, "GenerateDataKey", keyId);
-        }
+        var response = await _options.CallAsync(token => _client.GenerateDataKeyAsync(request, token), "GenerateDataKey", keyId, cancellationToken).ConfigureAwait(false);
 
         var plaintext = TakeAndZero(response.Plaintext);
         var ciphertext = response.CiphertextBlob?.ToArray() ?? [];
@@ -96,15 +96,12 @@ public sealed class KmsDataKeyProvider : IDataKeyProvider, IDisposable
             request.KeyId = keyArn;
         }
 
-        DecryptResponse response;
-        try
+        if (_options.GrantTokens.Count > 0)
         {
-            response = await _client.DecryptAsync(request, cancellationToken).ConfigureAwait(false);
+            request.GrantTokens = [.. _options.GrantTokens];
         }
-        catch (Exception exception) when (exception is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
-        {
-            throw KmsKeyring.MapFailure(exception, "Decrypt", keyArn.Length > 0 ? keyArn : "(key named in the ciphertext)");
-        }
+
+        var response = await _options.CallAsync(token => _client.DecryptAsync(request, token), "Decrypt", keyArn.Length > 0 ? keyArn : "(key named in the ciphertext)", cancellationToken).ConfigureAwait(false);
 
         var plaintext = TakeAndZero(response.Plaintext);
         if (plaintext.Length == 0 || (keyArn.Length > 0 && !string.Equals(response.KeyId, keyArn, StringComparison.Ordinal)))

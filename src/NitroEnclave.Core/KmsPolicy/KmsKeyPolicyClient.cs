@@ -79,12 +79,15 @@ public sealed class KmsKeyPolicyClient : IDisposable
     public const string PolicyName = "default";
 
     private readonly AmazonKeyManagementServiceClient _client;
+    private readonly KmsCallOptions _options;
 
-    /// <param name="settings">How to reach KMS.</param>
+    /// <param name="settings">How to reach KMS; its timeout bounds each call.</param>
     /// <param name="trace">Hears of each request (<see cref="AwsRequestTrace"/>).</param>
     public KmsKeyPolicyClient(AwsConnectionSettings settings, Action<string>? trace = null)
     {
-        _client = AwsClientFactory.CreateKmsClient(settings);
+        ArgumentNullException.ThrowIfNull(settings);
+        _client = AwsClientFactory.CreateKmsClient(settings, out var credentials);
+        _options = new KmsCallOptions { Timeout = settings.Timeout, Credentials = credentials.Used };
         if (trace is not null)
         {
             AwsRequestTrace.Attach(_client, trace);
@@ -95,18 +98,9 @@ public sealed class KmsKeyPolicyClient : IDisposable
     public async Task<KmsEnclavePolicy> GetAsync(string keyId, CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrEmpty(keyId);
-        KeyMetadata metadata;
-        string policy;
-        try
-        {
-            // GetKeyPolicy takes no aliases, so resolve the key first.
-            metadata = (await _client.DescribeKeyAsync(new DescribeKeyRequest { KeyId = keyId }, cancellationToken).ConfigureAwait(false)).KeyMetadata;
-            policy = (await _client.GetKeyPolicyAsync(new GetKeyPolicyRequest { KeyId = metadata.Arn, PolicyName = PolicyName }, cancellationToken).ConfigureAwait(false)).Policy;
-        }
-        catch (Exception exception) when (exception is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
-        {
-            throw KmsKeyring.MapFailure(exception, "GetKeyPolicy", keyId);
-        }
+        // GetKeyPolicy takes no aliases, so resolve the key first.
+        var metadata = (await _options.CallAsync(token => _client.DescribeKeyAsync(new DescribeKeyRequest { KeyId = keyId }, token), "DescribeKey", keyId, cancellationToken).ConfigureAwait(false)).KeyMetadata;
+        var policy = (await _options.CallAsync(token => _client.GetKeyPolicyAsync(new GetKeyPolicyRequest { KeyId = metadata.Arn, PolicyName = PolicyName }, token), "GetKeyPolicy", keyId, cancellationToken).ConfigureAwait(false)).Policy;
 
         return new KmsEnclavePolicy(metadata.KeyId, metadata.Arn, metadata.AWSAccountId, policy);
     }
@@ -132,21 +126,17 @@ public sealed class KmsKeyPolicyClient : IDisposable
         var keyArn = update.Before.KeyArn;
         try
         {
-            await _client.PutKeyPolicyAsync(new PutKeyPolicyRequest
+            await _options.CallAsync(token => _client.PutKeyPolicyAsync(new PutKeyPolicyRequest
             {
                 KeyId = keyArn,
                 PolicyName = PolicyName,
                 Policy = update.Edit.PolicyText,
                 BypassPolicyLockoutSafetyCheck = bypassLockoutCheck,
-            }, cancellationToken).ConfigureAwait(false);
+            }, token), "PutKeyPolicy", keyArn, cancellationToken).ConfigureAwait(false);
         }
-        catch (MalformedPolicyDocumentException exception)
+        catch (NitroEnclaveException exception) when (exception.InnerException is MalformedPolicyDocumentException malformed)
         {
-            throw new NitroEnclaveException(KeyPolicyErrors.PolicyRejected, ErrorKind.InvalidData, $"KMS refused the new policy of key '{keyArn}': {exception.Message}", exception);
-        }
-        catch (Exception exception) when (exception is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
-        {
-            throw KmsKeyring.MapFailure(exception, "PutKeyPolicy", keyArn);
+            throw new NitroEnclaveException(KeyPolicyErrors.PolicyRejected, ErrorKind.InvalidData, $"KMS refused the new policy of key '{keyArn}': {malformed.Message}", malformed);
         }
 
         return new KmsEnclavePolicy(update.Before.KeyId, keyArn, update.Before.AccountId, update.Edit.PolicyText);

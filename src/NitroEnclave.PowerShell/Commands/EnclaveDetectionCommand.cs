@@ -21,7 +21,7 @@ public sealed class InvokeEnclaveDetectionCommand : AwsCmdlet
     private readonly HashSet<string> _resultPaths = new(StringComparer.Ordinal);
     private SemaphoreSlim? _throttle;
     private EnclaveFleet? _fleet;
-    private AwsCallerCredentials? _credentials;
+    private readonly Dictionary<(AwsConnectionSettings, string), AwsCallerCredentials> _credentials = [];
     private DetectionRequestOptions? _options;
     private int _done;
     private int _started;
@@ -101,6 +101,13 @@ public sealed class InvokeEnclaveDetectionCommand : AwsCmdlet
     [Parameter]
     public SwitchParameter Annotate { get; set; }
 
+    /// <summary>Grant tokens for the enclave's KMS Decrypt, for a grant that is not yet eventually consistent.</summary>
+    [Parameter(ValueFromPipelineByPropertyName = true)]
+    [Alias("GrantTokens")]
+    [ValidateCount(1, ProtocolCodec.MaxGrantTokens)]
+    [ValidateLength(1, ProtocolCodec.MaxGrantTokenLength)]
+    public string[]? GrantToken { get; set; }
+
     /// <summary>Files sent at once.</summary>
     [Parameter]
     [ValidateRange(1, 64)]
@@ -117,21 +124,7 @@ public sealed class InvokeEnclaveDetectionCommand : AwsCmdlet
             ValidateClasses(Class);
         }
 
-        // The enclave calls KMS itself, through its own route: only the credentials and region go with each file.
-        var settings = ResolveAwsSettings(callsKms: false);
-        try
-        {
-            _credentials = AwsClientFactory.ResolveCallerCredentials(settings);
-        }
-        catch (NitroEnclaveException ex)
-        {
-            ThrowTerminatingError(ToErrorRecord(ex, "AWS credentials"));
-        }
-
-        if (VerboseRequested)
-        {
-            WriteVerbose($"AWS region: {_credentials!.Region} ({AwsConnectionDescription.RegionSource(settings, _credentials.Region)}), sent to the enclave server for its KMS call.");
-        }
+        CallerCredentials();
 
         _throttle = new SemaphoreSlim(ThrottleLimit);
         _options = new DetectionRequestOptions { MinScore = MinScore, MaxResults = MaxResults, Classes = Class ?? [] };
@@ -169,6 +162,39 @@ public sealed class InvokeEnclaveDetectionCommand : AwsCmdlet
         }
     }
 
+    /// <summary>
+    /// The keys and region for the enclave's own KMS call (it reaches KMS through its own route: only these go with each
+    /// file), resolved once per set of AWS parameters (they may come with each pipeline record).
+    /// </summary>
+    private (AwsConnectionSettings Settings, AwsCallerCredentials Credentials) CallerCredentials()
+    {
+        var settings = ResolveAwsSettings(callsKms: false);
+        var key = (settings, string.Join('\n', GrantToken ?? []));
+        if (_credentials.TryGetValue(key, out var known))
+        {
+            return (settings, known);
+        }
+
+        AwsCallerCredentials credentials;
+        try
+        {
+            credentials = AwsClientFactory.ResolveCallerCredentials(settings, GrantToken);
+        }
+        catch (NitroEnclaveException ex)
+        {
+            ThrowTerminatingError(ToErrorRecord(ex, "AWS credentials"));
+            throw;
+        }
+
+        if (VerboseRequested)
+        {
+            WriteVerbose($"AWS region: {credentials.Region} ({AwsConnectionDescription.RegionSource(settings)}), sent to the enclave server for its KMS call.");
+        }
+
+        _credentials[key] = credentials;
+        return (settings, credentials);
+    }
+
     /// <summary>A label the server's model lacks would only match nothing: refuse it before any file is sent.</summary>
     private void ValidateClasses(string[] classes)
     {
@@ -203,7 +229,7 @@ public sealed class InvokeEnclaveDetectionCommand : AwsCmdlet
             foreach (var file in FilePathResolver.Resolve(this, item, literal, WriteError))
             {
                 _started++;
-                _pending.Enqueue((file, DetectAsync(file)));
+                _pending.Enqueue((file, DetectAsync(file, CallerCredentials())));
                 WriteFinished(wait: false);
             }
         }
@@ -253,7 +279,7 @@ public sealed class InvokeEnclaveDetectionCommand : AwsCmdlet
         }
     }
 
-    private async Task<object> DetectAsync(string file)
+    private async Task<object> DetectAsync(string file, (AwsConnectionSettings Settings, AwsCallerCredentials Credentials) aws)
     {
         await _throttle!.WaitAsync(CancellationToken).ConfigureAwait(false);
         try
@@ -267,14 +293,22 @@ public sealed class InvokeEnclaveDetectionCommand : AwsCmdlet
 
             var bytes = await File.ReadAllBytesAsync(file, CancellationToken).ConfigureAwait(false);
             var watch = Stopwatch.StartNew();
-            if (ResultKeyId is null)
+            try
             {
-                var request = new DetectRequest { EncryptedFile = bytes, Credentials = _credentials!, Options = _options! };
-                var (response, client) = await _fleet.RunAsync(c => c.DetectAsync(request, CancellationToken), CancellationToken).ConfigureAwait(false);
-                return new EnclaveDetectionResult(file, response, client.Endpoint.ToString(), watch.Elapsed.TotalMilliseconds);
-            }
+                if (ResultKeyId is null)
+                {
+                    var request = new DetectRequest { EncryptedFile = bytes, Credentials = aws.Credentials, Options = _options! };
+                    var (response, client) = await _fleet.RunAsync(c => c.DetectAsync(request, CancellationToken), CancellationToken).ConfigureAwait(false);
+                    return new EnclaveDetectionResult(file, response, client.Endpoint.ToString(), watch.Elapsed.TotalMilliseconds);
+                }
 
-            return await DetectConfidentialAsync(file, bytes, watch).ConfigureAwait(false);
+                return await DetectConfidentialAsync(file, bytes, aws.Credentials, watch).ConfigureAwait(false);
+            }
+            catch (EnclaveProtocolException ex) when (ex.Code is ProtocolErrorCodes.AwsSignatureInvalid or ProtocolErrorCodes.AwsAccessKeyUnknown or ProtocolErrorCodes.AwsTokenInvalid)
+            {
+                // The same id as when the module calls KMS itself, and the source the enclave cannot know.
+                throw new NitroEnclaveException(ex.Code, ErrorKind.SecurityError, $"{ex.Message} The credentials came from {aws.Settings.CredentialSource}.", ex);
+            }
         }
         finally
         {
@@ -283,7 +317,7 @@ public sealed class InvokeEnclaveDetectionCommand : AwsCmdlet
     }
 
     /// <summary>The enclave answers with ciphertexts only; each is written whole or not at all.</summary>
-    private async Task<object> DetectConfidentialAsync(string file, byte[] bytes, Stopwatch watch)
+    private async Task<object> DetectConfidentialAsync(string file, byte[] bytes, AwsCallerCredentials credentials, Stopwatch watch)
     {
         var inputFileName = System.IO.Path.GetFileName(file);
         var imageName = ConfidentialResultFiles.ImageName(file);
@@ -302,7 +336,7 @@ public sealed class InvokeEnclaveDetectionCommand : AwsCmdlet
         var request = new DetectRequest
         {
             EncryptedFile = bytes,
-            Credentials = _credentials!,
+            Credentials = credentials,
             Options = _options!,
             Result = new ConfidentialResultRequest { KeyId = ResultKeyId!, InputName = inputFileName, Annotate = Annotate },
         };

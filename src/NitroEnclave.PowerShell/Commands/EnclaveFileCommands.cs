@@ -26,8 +26,8 @@ public abstract class EnclaveFileCommandBase : AwsCmdlet
     private readonly List<string> _sources = [];
     private readonly HashSet<string> _seenSources = new(PathComparer);
     private readonly HashSet<string> _writtenDestinations = new(PathComparer);
-    private KmsDataKeyProvider? _provider;
-    private AwsConnectionSettings? _settings;
+    private readonly List<AwsConnectionSettings> _sourceSettings = [];
+    private readonly Dictionary<AwsConnectionSettings, KmsDataKeyProvider> _providers = [];
 
     /// <summary>The files, wildcards allowed; strings from the pipeline.</summary>
     [Parameter(Mandatory = true, Position = 0, ParameterSetName = PathSet, ValueFromPipeline = true)]
@@ -50,6 +50,20 @@ public abstract class EnclaveFileCommandBase : AwsCmdlet
     [Parameter]
     public SwitchParameter Force { get; set; }
 
+    /// <summary>Seconds each KMS call may take, its retries included.</summary>
+    [Parameter]
+    [ValidateRange(1, 3600)]
+    public int TimeoutSec { get; set; } = (int)AwsClientFactory.DefaultTimeout.TotalSeconds;
+
+    /// <summary>Grant tokens for GenerateDataKey or Decrypt, for a grant that is not yet eventually consistent.</summary>
+    [Parameter(ValueFromPipelineByPropertyName = true)]
+    [Alias("GrantTokens")]
+    [ValidateCount(1, Protocol.ProtocolCodec.MaxGrantTokens)]
+    [ValidateLength(1, Protocol.ProtocolCodec.MaxGrantTokenLength)]
+    public string[]? GrantToken { get; set; }
+
+    protected override int AwsTimeoutSeconds => TimeoutSec;
+
     private static StringComparer PathComparer => OperatingSystem.IsLinux() ? StringComparer.Ordinal : StringComparer.OrdinalIgnoreCase;
 
     /// <summary>"Encrypt" or "Decrypt", for ShouldProcess and progress.</summary>
@@ -57,12 +71,14 @@ public abstract class EnclaveFileCommandBase : AwsCmdlet
 
     protected override void BeginProcessing()
     {
-        _settings = ResolveAwsSettings();
+        ResolveAwsSettings();
         ValidateOptions();
     }
 
     protected override void ProcessRecord()
     {
+        // AWS parameters may come with each record (by property name): the file keeps the ones it came with.
+        var settings = ResolveAwsSettings();
         var literal = ParameterSetName == LiteralPathSet;
         foreach (var item in literal ? LiteralPath : Path)
         {
@@ -71,6 +87,7 @@ public abstract class EnclaveFileCommandBase : AwsCmdlet
                 if (_seenSources.Add(file))
                 {
                     _sources.Add(file);
+                    _sourceSettings.Add(settings);
                 }
             }
         }
@@ -100,7 +117,7 @@ public abstract class EnclaveFileCommandBase : AwsCmdlet
                     });
                 }
 
-                ProcessFile(source, file ?? DefaultDestination(source, folder), folder, many);
+                ProcessFile(source, _sourceSettings[index], file ?? DefaultDestination(source, folder), folder, many);
             }
         }
         finally
@@ -116,7 +133,10 @@ public abstract class EnclaveFileCommandBase : AwsCmdlet
     {
         if (disposing)
         {
-            _provider?.Dispose();
+            foreach (var provider in _providers.Values)
+            {
+                provider.Dispose();
+            }
         }
 
         base.Dispose(disposing);
@@ -175,7 +195,7 @@ public abstract class EnclaveFileCommandBase : AwsCmdlet
         return namesFolder || Directory.Exists(resolved) ? (resolved, null) : (null, resolved);
     }
 
-    private void ProcessFile(string source, string destination, string? folder, bool many)
+    private void ProcessFile(string source, AwsConnectionSettings settings, string destination, string? folder, bool many)
     {
         if (!_writtenDestinations.Add(System.IO.Path.GetFullPath(destination)))
         {
@@ -197,7 +217,7 @@ public abstract class EnclaveFileCommandBase : AwsCmdlet
             }
 
             var length = new FileInfo(source).Length;
-            var provider = Provider();
+            var provider = Provider(settings);
             WriteObject(RunWithProgress(bytesRead => RunAsync(source, destination, provider, bytesRead), source, length, many));
         }
         catch (OperationCanceledException) when (CancellationToken.IsCancellationRequested)
@@ -210,16 +230,23 @@ public abstract class EnclaveFileCommandBase : AwsCmdlet
         }
     }
 
-    /// <summary>One client for the whole invocation, made when the first file needs it (never under -WhatIf).</summary>
-    private KmsDataKeyProvider Provider()
+    /// <summary>One client per set of AWS settings for the whole invocation, made when the first file needs it (never under -WhatIf).</summary>
+    private KmsDataKeyProvider Provider(AwsConnectionSettings settings)
     {
+        if (_providers.TryGetValue(settings, out var existing))
+        {
+            return existing;
+        }
+
         try
         {
-            return _provider ??= KmsDataKeyProvider.Create(_settings!, RequestTrace);
+            var provider = KmsDataKeyProvider.Create(settings, RequestTrace, GrantToken);
+            _providers[settings] = provider;
+            return provider;
         }
         catch (NitroEnclaveException ex)
         {
-            ThrowTerminatingError(ToErrorRecord(ex, _settings!.ToString()));
+            ThrowTerminatingError(ToErrorRecord(ex, settings.ToString()));
             throw;
         }
     }

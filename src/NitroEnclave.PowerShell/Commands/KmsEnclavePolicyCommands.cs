@@ -17,15 +17,20 @@ public sealed class GetKmsEnclavePolicyCommand : AwsCmdlet
     [ArgumentCompleter(typeof(KmsAliasCompleter))]
     public string KeyId { get; set; } = string.Empty;
 
-    private Aws.AwsConnectionSettings? _aws;
+    /// <summary>Seconds each KMS call may take, its retries included.</summary>
+    [Parameter]
+    [ValidateRange(1, 3600)]
+    public int TimeoutSec { get; set; } = (int)Aws.AwsClientFactory.DefaultTimeout.TotalSeconds;
 
-    protected override void BeginProcessing() => _aws = ResolveAwsSettings();
+    protected override int AwsTimeoutSeconds => TimeoutSec;
+
+    protected override void BeginProcessing() => ResolveAwsSettings();
 
     protected override void ProcessRecord()
     {
         try
         {
-            using var client = new KmsKeyPolicyClient(_aws!, RequestTrace);
+            using var client = new KmsKeyPolicyClient(ResolveAwsSettings(), RequestTrace);
             WriteObject(client.GetAsync(KeyId, CancellationToken).GetAwaiter().GetResult());
         }
         catch (OperationCanceledException)
@@ -128,9 +133,14 @@ public sealed class SetKmsEnclavePolicyCommand : AwsCmdlet
     [Parameter]
     public SwitchParameter PassThru { get; set; }
 
-    private Aws.AwsConnectionSettings? _aws;
+    /// <summary>Seconds each KMS call may take, its retries included.</summary>
+    [Parameter]
+    [ValidateRange(1, 3600)]
+    public int TimeoutSec { get; set; } = (int)Aws.AwsClientFactory.DefaultTimeout.TotalSeconds;
 
-    protected override void BeginProcessing() => _aws = ResolveAwsSettings();
+    protected override int AwsTimeoutSeconds => TimeoutSec;
+
+    protected override void BeginProcessing() => ResolveAwsSettings();
 
     protected override void ProcessRecord()
     {
@@ -141,7 +151,7 @@ public sealed class SetKmsEnclavePolicyCommand : AwsCmdlet
                 : ResultKey
                     ? EnclavePolicySettings.ForResultKey(PinnedMeasurements.Create(Pcr0, Pcr1, Pcr2, Pcr8, ImageSha384), Principal, DataOwner)
                     : new EnclavePolicySettings(PinnedMeasurements.Create(Pcr0, Pcr1, Pcr2, Pcr8, ImageSha384), Principal, IncludeGenerateDataKey);
-            using var client = new KmsKeyPolicyClient(_aws!, RequestTrace);
+            using var client = new KmsKeyPolicyClient(ResolveAwsSettings(), RequestTrace);
             var plan = client.PlanAsync(KeyId, settings, callerArn: null, CancellationToken).GetAwaiter().GetResult();
             WriteRequestTrace();
             var keyArn = plan.Before.KeyArn;
@@ -216,7 +226,7 @@ public sealed class SetKmsEnclavePolicyCommand : AwsCmdlet
     {
         try
         {
-            var caller = Aws.AwsCallerIdentity.GetAsync(_aws!, RequestTrace, CancellationToken).GetAwaiter().GetResult();
+            var caller = Aws.AwsCallerIdentity.GetAsync(ResolveAwsSettings(), RequestTrace, CancellationToken).GetAwaiter().GetResult();
             WriteVerbose($"The lockout safety check evaluates the new policy of key '{keyArn}' for the caller {caller.Arn}.");
             return caller.Arn;
         }

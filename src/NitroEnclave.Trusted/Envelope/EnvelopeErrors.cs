@@ -35,6 +35,15 @@ public static class EnvelopeErrors
     public const string KmsRequestFailed = "KmsRequestFailed";
     public const string KmsInvalidResponse = "KmsInvalidResponse";
 
+    /// <summary>AWS refused the request's signature: the secret access key does not belong to the access key id.</summary>
+    public const string AwsSignatureInvalid = "AwsSignatureInvalid";
+
+    /// <summary>AWS does not know the access key id (deleted, deactivated, another partition, a typo).</summary>
+    public const string AwsAccessKeyUnknown = "AwsAccessKeyUnknown";
+
+    /// <summary>The session token of temporary credentials is expired or not the one issued with the access key.</summary>
+    public const string AwsTokenInvalid = "AwsTokenInvalid";
+
     internal static NitroEnclaveException Invalid(string id, string message) => new(id, ErrorKind.InvalidData, message);
 
     internal static NitroEnclaveException Security(string id, string message) => new(id, ErrorKind.SecurityError, message);

@@ -13,13 +13,19 @@ public sealed class RecipientDataKeyDecryptor : IDataKeyDecryptor
 {
     private readonly IAmazonKeyManagementService _client;
     private readonly RecipientKeys _keys;
+    private readonly IReadOnlyList<string> _grantTokens;
+    private readonly AwsCredentialsUsed? _credentials;
 
     /// <param name="client">A KMS client carrying the caller's credentials.</param>
     /// <param name="keys">Where the enclave's attested key pairs come from.</param>
-    public RecipientDataKeyDecryptor(IAmazonKeyManagementService client, RecipientKeys keys)
+    /// <param name="grantTokens">Grant tokens the caller sent for its Decrypt.</param>
+    /// <param name="credentials">Which credentials the client signs with, for the message of an authentication failure.</param>
+    public RecipientDataKeyDecryptor(IAmazonKeyManagementService client, RecipientKeys keys, IReadOnlyList<string>? grantTokens = null, AwsCredentialsUsed? credentials = null)
     {
         _client = client ?? throw new ArgumentNullException(nameof(client));
         _keys = keys ?? throw new ArgumentNullException(nameof(keys));
+        _grantTokens = grantTokens ?? [];
+        _credentials = credentials;
     }
 
     public async Task<byte[]> DecryptDataKeyAsync(EncryptedDataKey encryptedDataKey, IReadOnlyDictionary<string, string> encryptionContext, CancellationToken cancellationToken)
@@ -48,6 +54,11 @@ public sealed class RecipientDataKeyDecryptor : IDataKeyDecryptor
             request.KeyId = keyArn;
         }
 
+        if (_grantTokens.Count > 0)
+        {
+            request.GrantTokens = [.. _grantTokens];
+        }
+
         DecryptResponse response;
         try
         {
@@ -55,7 +66,7 @@ public sealed class RecipientDataKeyDecryptor : IDataKeyDecryptor
         }
         catch (Exception exception) when (exception is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
         {
-            throw KmsKeyring.MapFailure(exception, "Decrypt with Recipient", keyArn.Length > 0 ? keyArn : "(key named in the ciphertext)");
+            throw KmsKeyring.MapFailure(exception, "Decrypt with Recipient", keyArn.Length > 0 ? keyArn : "(key named in the ciphertext)", _credentials);
         }
 
         if (response.CiphertextForRecipient is not { Length: > 0 } sealedKey)

@@ -14,13 +14,19 @@ public sealed class RecipientDataKeyGenerator : IDataKeyGenerator
 {
     private readonly IAmazonKeyManagementService _client;
     private readonly RecipientKeys _keys;
+    private readonly IReadOnlyList<string> _grantTokens;
+    private readonly AwsCredentialsUsed? _credentials;
 
     /// <param name="client">A KMS client carrying the caller's credentials.</param>
     /// <param name="keys">Where the enclave's attested key pairs come from.</param>
-    public RecipientDataKeyGenerator(IAmazonKeyManagementService client, RecipientKeys keys)
+    /// <param name="grantTokens">Grant tokens the caller sent with its request.</param>
+    /// <param name="credentials">Which credentials the client signs with, for the message of an authentication failure.</param>
+    public RecipientDataKeyGenerator(IAmazonKeyManagementService client, RecipientKeys keys, IReadOnlyList<string>? grantTokens = null, AwsCredentialsUsed? credentials = null)
     {
         _client = client ?? throw new ArgumentNullException(nameof(client));
         _keys = keys ?? throw new ArgumentNullException(nameof(keys));
+        _grantTokens = grantTokens ?? [];
+        _credentials = credentials;
     }
 
     public async Task<GeneratedDataKey> GenerateDataKeyAsync(string keyId, int keyLength, IReadOnlyDictionary<string, string> encryptionContext, CancellationToken cancellationToken)
@@ -38,6 +44,11 @@ public sealed class RecipientDataKeyGenerator : IDataKeyGenerator
                 KeyEncryptionAlgorithm = KeyEncryptionMechanism.RSAES_OAEP_SHA_256,
             },
         };
+        if (_grantTokens.Count > 0)
+        {
+            request.GrantTokens = [.. _grantTokens];
+        }
+
         if (keyLength == 32)
         {
             request.KeySpec = DataKeySpec.AES_256;
@@ -54,7 +65,7 @@ public sealed class RecipientDataKeyGenerator : IDataKeyGenerator
         }
         catch (Exception exception) when (exception is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
         {
-            throw KmsKeyring.MapFailure(exception, "GenerateDataKey with Recipient", keyId);
+            throw KmsKeyring.MapFailure(exception, "GenerateDataKey with Recipient", keyId, _credentials);
         }
 
         var ciphertext = response.CiphertextBlob?.ToArray() ?? [];

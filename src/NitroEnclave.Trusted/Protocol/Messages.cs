@@ -40,6 +40,9 @@ public sealed class AwsCallerCredentials
 
     public required string Region { get; init; }
 
+    /// <summary>Grant tokens for the server's Decrypt, for a grant not yet eventually consistent (-GrantToken).</summary>
+    public IReadOnlyList<string> GrantTokens { get; init; } = [];
+
     /// <summary>Only the access key id, so an accidental log line leaks nothing secret.</summary>
     public override string ToString() => $"{AccessKeyId} ({Region})";
 }

@@ -9,6 +9,10 @@ public static partial class ProtocolCodec
     private const int MaxLabelLength = 128;
     private const int MaxClasses = 256;
 
+    /// <summary>KMS takes at most 10 grant tokens of at most 8192 characters each (its API reference, GrantTokens).</summary>
+    public const int MaxGrantTokens = 10;
+    public const int MaxGrantTokenLength = 8192;
+
     public static byte[] EncodeRequest(EnclaveRequest request)
     {
         ArgumentNullException.ThrowIfNull(request);
@@ -35,6 +39,18 @@ public static partial class ProtocolCodec
                 }
 
                 WriteText(w, "region", detect.Credentials.Region);
+                if (detect.Credentials.GrantTokens.Count > 0)
+                {
+                    w.WriteTextString("grantTokens");
+                    w.WriteStartArray(detect.Credentials.GrantTokens.Count);
+                    foreach (var grantToken in detect.Credentials.GrantTokens)
+                    {
+                        w.WriteTextString(grantToken);
+                    }
+
+                    w.WriteEndArray();
+                }
+
                 w.WriteEndMap();
                 w.WriteTextString("options");
                 w.WriteStartMap(null);
@@ -324,7 +340,13 @@ public static partial class ProtocolCodec
     private static DetectRequest DecodeDetect(CborFields fields)
     {
         var aws = fields.Map("aws");
-        aws.AllowOnly("accessKeyId", "secretAccessKey", "sessionToken", "region");
+        aws.AllowOnly("accessKeyId", "secretAccessKey", "sessionToken", "region", "grantTokens");
+        var grantTokens = aws.List("grantTokens");
+        if (grantTokens.Count > MaxGrantTokens || grantTokens.Any(t => t is not string { Length: > 0 and <= MaxGrantTokenLength }))
+        {
+            throw CborTree.Bad($"aws.grantTokens must be a list of at most {MaxGrantTokens} grant tokens of 1 to {MaxGrantTokenLength} characters");
+        }
+
         var options = fields.OptionalMap("options");
         options?.AllowOnly("minScore", "maxResults", "classes");
         var classes = options?.List("classes") ?? [];
@@ -355,6 +377,7 @@ public static partial class ProtocolCodec
                 SecretAccessKey = aws.Text("secretAccessKey"),
                 SessionToken = aws.OptionalText("sessionToken"),
                 Region = aws.Text("region"),
+                GrantTokens = grantTokens.Cast<string>().ToList(),
             },
             Options = new DetectionRequestOptions { MinScore = minScore, MaxResults = (int?)maxResults, Classes = classes.Cast<string>().ToList() },
         };

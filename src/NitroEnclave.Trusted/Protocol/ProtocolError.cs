@@ -18,6 +18,15 @@ public static class ProtocolErrorCodes
     /// <summary>KMS refused the data key: the key policy does not admit this enclave (or these credentials).</summary>
     public const string KmsAccessDenied = "KmsAccessDenied";
 
+    /// <summary>AWS refused the signature of the caller's credentials: the secret key does not match the access key id.</summary>
+    public const string AwsSignatureInvalid = "AwsSignatureInvalid";
+
+    /// <summary>AWS does not know the caller's access key id.</summary>
+    public const string AwsAccessKeyUnknown = "AwsAccessKeyUnknown";
+
+    /// <summary>The caller's session token is expired or does not go with the access key id.</summary>
+    public const string AwsTokenInvalid = "AwsTokenInvalid";
+
     /// <summary>KMS could not be reached or did not answer in time.</summary>
     public const string KmsUnavailable = "KmsUnavailable";
 
@@ -68,6 +77,7 @@ public sealed class EnclaveProtocolException : NitroEnclaveException
     {
         ProtocolErrorCodes.BadRequest or ProtocolErrorCodes.UnsupportedVersion or ProtocolErrorCodes.PayloadTooLarge => ErrorKind.InvalidArgument,
         ProtocolErrorCodes.KmsAccessDenied or ProtocolErrorCodes.ConfidentialResultRequired => ErrorKind.PermissionDenied,
+        ProtocolErrorCodes.AwsSignatureInvalid or ProtocolErrorCodes.AwsAccessKeyUnknown or ProtocolErrorCodes.AwsTokenInvalid => ErrorKind.SecurityError,
         ProtocolErrorCodes.KmsUnavailable or ProtocolErrorCodes.Busy or ProtocolErrorCodes.Unavailable => ErrorKind.ResourceUnavailable,
         ProtocolErrorCodes.DecryptFailed or ProtocolErrorCodes.UnsupportedImage => ErrorKind.InvalidData,
         ProtocolErrorCodes.Timeout => ErrorKind.OperationTimeout,

@@ -102,6 +102,24 @@ public sealed class KmsDataKeyProviderTests : IDisposable
     }
 
     [Fact]
+    public void Authentication_failures_have_their_own_ids_and_name_the_credentials_never_the_secret()
+    {
+        static AmazonServiceException Refused(string code) => new("refused") { ErrorCode = code, StatusCode = HttpStatusCode.BadRequest };
+        var profile = new AwsCredentialsUsed("profile 'ops'", "AKIAIOSFODNN7EXAMPLE", HasSessionToken: false);
+        var session = profile with { HasSessionToken = true };
+
+        var signature = KmsKeyring.MapFailure(Refused("InvalidSignatureException"), "Decrypt", "k", profile);
+        Assert.Equal((EnvelopeErrors.AwsSignatureInvalid, ErrorKind.SecurityError), (signature.ErrorId, signature.Kind));
+        Assert.Contains("profile 'ops' (access key AKIA...MPLE)", signature.Message, StringComparison.Ordinal);
+        Assert.Equal(EnvelopeErrors.AwsAccessKeyUnknown, KmsKeyring.MapFailure(Refused("UnrecognizedClientException"), "Decrypt", "k", profile).ErrorId);
+        // AWS answers UnrecognizedClientException for a token that does not go with the key too: a token was sent.
+        Assert.Equal(EnvelopeErrors.AwsTokenInvalid, KmsKeyring.MapFailure(Refused("UnrecognizedClientException"), "Decrypt", "k", session).ErrorId);
+        Assert.Equal(EnvelopeErrors.AwsTokenInvalid, KmsKeyring.MapFailure(Refused("ExpiredTokenException"), "Decrypt", "k", session).ErrorId);
+        Assert.Equal(EnvelopeErrors.AwsAccessKeyUnknown, KmsKeyring.MapFailure(Refused("UnrecognizedClientException"), "Decrypt", "k").ErrorId);
+        Assert.DoesNotContain("IOSFODNN7", signature.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Aws_parameters_resolve_in_the_aws_tools_order()
     {
         var keys = new AwsKeys("AKIA1", "s1");
@@ -111,7 +129,14 @@ public sealed class KmsDataKeyProviderTests : IDisposable
         var all = AwsSettingsResolver.Resolve(keys, credential, "p", "/tmp/creds", stored, "sp", "eu-west-1", "us-east-2", "http://127.0.0.1:4566");
         Assert.Equal(("AKIA1", "eu-west-1", "http://127.0.0.1:4566", null), (all.AccessKey, all.Region, all.EndpointUrl, all.ProfileName));
 
-        Assert.Equal("AKIA2", AwsSettingsResolver.Resolve(null, credential, "p", null, stored, null, null, "us-east-2", null).AccessKey);
+        // A profile named on the command line outranks -Credential, as in AWS.Tools (and so beats a session default -Credential).
+        Assert.Equal("p", AwsSettingsResolver.Resolve(null, credential, "p", null, stored, null, null, "us-east-2", null).ProfileName);
+        Assert.Equal("AKIA2", AwsSettingsResolver.Resolve(null, credential, null, null, stored, "sp", null, "us-east-2", null).AccessKey);
+        // -ProfileLocation alone: the stored profile name is read from it, else its default profile; -Credential still comes first.
+        var fileDefault = AwsSettingsResolver.Resolve(null, null, null, "/tmp/creds", null, null, null, null, null);
+        Assert.Equal(("default", "/tmp/creds", "profile 'default' of -ProfileLocation"), (fileDefault.ProfileName, fileDefault.ProfileLocation, fileDefault.CredentialSource));
+        Assert.Equal("sp", AwsSettingsResolver.Resolve(null, null, null, "/tmp/creds", null, "sp", null, null, null).ProfileName);
+        Assert.Equal("AKIA2", AwsSettingsResolver.Resolve(null, credential, null, "/tmp/creds", null, null, null, null, null).AccessKey);
         var profile = AwsSettingsResolver.Resolve(null, null, "p", "/tmp/creds", stored, "sp", null, "us-east-2", null);
         Assert.Equal(("p", "/tmp/creds", (string?)null, "us-east-2"), (profile.ProfileName, profile.ProfileLocation, profile.AccessKey, profile.Region));
         Assert.Equal("AKIA3", AwsSettingsResolver.Resolve(null, null, null, null, stored, "sp", null, null, null).AccessKey);
@@ -122,6 +147,8 @@ public sealed class KmsDataKeyProviderTests : IDisposable
 
         Assert.Equal(AwsSettingsResolver.MissingSecretKey, Assert.Throws<NitroEnclaveException>(() => AwsSettingsResolver.Resolve(new AwsKeys("AKIA", ""), null, null, null, null, null, null, null, null)).ErrorId);
         Assert.Equal(AwsSettingsResolver.InvalidEndpoint, Assert.Throws<NitroEnclaveException>(() => AwsSettingsResolver.Resolve(null, null, null, null, null, null, null, null, "ftp://x")).ErrorId);
+        Assert.Equal(AwsSettingsResolver.InvalidRegion, Assert.Throws<NitroEnclaveException>(() => AwsSettingsResolver.Resolve(null, null, null, null, null, null, null, "EU West 1", null)).ErrorId);
+        Assert.Equal(AwsSettingsResolver.InvalidRegion, Assert.Throws<NitroEnclaveException>(() => AwsSettingsResolver.Resolve(null, null, null, null, null, null, "-x", null, null)).ErrorId);
     }
 
     [Fact]

@@ -8,7 +8,7 @@ public sealed class ProtocolCodecTests
     private static DetectRequest SampleDetect() => new()
     {
         EncryptedFile = [1, 2, 3, 4, 5],
-        Credentials = new AwsCallerCredentials { AccessKeyId = "AKIDEXAMPLE", SecretAccessKey = "wJalrXUtnFEMI/K7MDENG", SessionToken = "token", Region = "eu-west-1" },
+        Credentials = new AwsCallerCredentials { AccessKeyId = "AKIDEXAMPLE", SecretAccessKey = "wJalrXUtnFEMI/K7MDENG", SessionToken = "token", Region = "eu-west-1", GrantTokens = ["grant-1", "grant-2"] },
         Options = new DetectionRequestOptions { MinScore = 0.4, MaxResults = 7, Classes = ["airplane", "person"] },
     };
 
@@ -24,6 +24,7 @@ public sealed class ProtocolCodecTests
         Assert.Equal("wJalrXUtnFEMI/K7MDENG", detect.Credentials.SecretAccessKey);
         Assert.Equal("token", detect.Credentials.SessionToken);
         Assert.Equal("eu-west-1", detect.Credentials.Region);
+        Assert.Equal(["grant-1", "grant-2"], detect.Credentials.GrantTokens);
         Assert.Equal(0.4, detect.Options.MinScore);
         Assert.Equal(7, detect.Options.MaxResults);
         Assert.Equal(["airplane", "person"], detect.Options.Classes);
