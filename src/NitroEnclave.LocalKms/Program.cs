@@ -12,13 +12,16 @@ namespace NitroEnclave.LocalKms;
 /// The command line:
 ///   serve --data-path DIR [--port N] [--trust-root PEM]... [--account-id ID] [--region R] [--listen ADDRESS]
 ///   add-principal --data-path DIR --arn ARN
-/// serve prints one JSON ready line on stdout once it listens; add-principal prints the new credentials as JSON.
+///   ensure-principal --data-path DIR --arn ARN
+/// serve prints one JSON ready line on stdout once it listens; add-principal prints the new credentials as JSON,
+/// ensure-principal the principal's existing credentials (new ones when it has none).
 /// </summary>
 internal static class Program
 {
     private const string Usage = """
         usage: NitroEnclave.LocalKms serve --data-path DIR [--port N] [--trust-root PEM]... [--account-id ID] [--region R] [--listen ADDRESS]
                NitroEnclave.LocalKms add-principal --data-path DIR --arn ARN
+               NitroEnclave.LocalKms ensure-principal --data-path DIR --arn ARN
         """;
 
     public static async Task<int> Main(string[] args)
@@ -35,7 +38,8 @@ internal static class Program
             return args[0] switch
             {
                 "serve" => await ServeAsync(options).ConfigureAwait(false),
-                "add-principal" => AddPrincipal(options),
+                "add-principal" => AddPrincipal(options, reuseExisting: false),
+                "ensure-principal" => AddPrincipal(options, reuseExisting: true),
                 _ => throw new ArgumentException($"unknown command '{args[0]}'"),
             };
         }
@@ -87,10 +91,11 @@ internal static class Program
         return 0;
     }
 
-    private static int AddPrincipal(Dictionary<string, List<string>> options)
+    private static int AddPrincipal(Dictionary<string, List<string>> options, bool reuseExisting)
     {
         var principals = LocalKmsData.OpenPrincipals(Path.GetFullPath(Required(options, "--data-path")));
-        var principal = principals.Add(Required(options, "--arn"));
+        var arn = Required(options, "--arn");
+        var principal = reuseExisting ? principals.Ensure(arn) : principals.Add(arn);
         var credentials = new PrincipalCredentials { Arn = principal.Arn, AccessKeyId = principal.AccessKeyId, SecretAccessKey = principal.SecretAccessKey };
         Console.Out.WriteLine(JsonSerializer.Serialize(credentials, KmsJsonContext.Default.PrincipalCredentials));
         return 0;

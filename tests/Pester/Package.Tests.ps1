@@ -78,11 +78,12 @@ Describe 'The NitroEnclave package' {
             $ErrorActionPreference = 'Stop'
             Import-Module NitroEnclave
             (Get-Module NitroEnclave).ModuleBase
-            $null = Start-EnclaveSimulation -DataPath (Join-Path $Work 'simulation')
+            $simulation = Start-EnclaveSimulation -DataPath (Join-Path $Work 'simulation')
             try {
+                # The data owner encrypts and pins; the parent (the session defaults) detects and is denied.
                 $encrypted = Join-Path $Work 'air-show.jpg.enc'
-                $null = Protect-EnclaveFile -LiteralPath $Image -Destination $encrypted
-                Get-EnclavePcr -Simulation | Set-KmsEnclavePolicy -Confirm:$false
+                $null = Protect-EnclaveFile -LiteralPath $Image -Destination $encrypted -Credential $simulation.DataOwnerCredential
+                Get-EnclavePcr -Simulation | Set-KmsEnclavePolicy -Principal $simulation.ParentArn -Confirm:$false -Credential $simulation.DataOwnerCredential
                 (Invoke-EnclaveDetection -LiteralPath $encrypted).Objects.Label -join ','
                 try {
                     Unprotect-EnclaveFile -LiteralPath $encrypted -Destination (Join-Path $Work 'air-show.parent.jpg')

@@ -7,6 +7,7 @@ using NitroEnclave.Eif;
 using NitroEnclave.Enclave;
 using NitroEnclave.Hosting;
 using NitroEnclave.Kms;
+using NitroEnclave.KmsPolicy;
 
 namespace NitroEnclave.Simulation;
 
@@ -41,28 +42,31 @@ public sealed class EnclaveSimulationOptions
 
 /// <summary>
 /// The whole flow on one machine: the local KMS (trusting the simulated security module's root) and the enclave server
-/// (simulated security module, KMS at the local endpoint) as child processes, and a KMS key with an alias.
+/// (simulated security module, KMS at the local endpoint) as child processes, the two principals of the real trust
+/// split (the data owner, who owns the key, and the parent instance), and a KMS key with an alias, pinned to the
+/// simulated enclave by the data owner.
 /// </summary>
 public sealed class EnclaveSimulation : IDisposable
 {
     private readonly ReadyProcess _kms;
     private readonly IReadOnlyList<ReadyProcess> _enclaves;
 
-    private EnclaveSimulation(ReadyProcess kms, IReadOnlyList<ReadyProcess> enclaves, EnclaveSimulationOptions options, string imagePath, string keyArn, string rootCertificatePath, string kmsLog)
+    private EnclaveSimulation(ReadyProcess kms, IReadOnlyList<ReadyProcess> enclaves, EnclaveSimulationOptions options, string imagePath, EnclaveMeasurements pcrs,
+        SimulationPrincipals principals, string keyArn, string rootCertificatePath, string kmsLog)
     {
         _kms = kms;
         _enclaves = enclaves;
         var kmsReady = kms.Ready;
-        var enclaveReady = enclaves[0].Ready;
         KmsEndpoint = kmsReady.GetProperty("Endpoint").GetString()!;
         Region = kmsReady.GetProperty(nameof(Region)).GetString()!;
-        var accessKey = kmsReady.GetProperty("AccessKeyId").GetString()!;
-        Credential = new AwsKeyCredential(new AwsKeys(accessKey, LocalKmsProcess.ReadAdminSecret(Path.Combine(options.DataPath, "kms"), accessKey)));
+        Credential = principals.Parent.Credential;
+        ParentArn = principals.Parent.Arn;
+        DataOwnerCredential = principals.DataOwner.Credential;
+        DataOwnerArn = principals.DataOwner.Arn;
         // Arrays, so PowerShell indexes them ($sim.EnclaveProcessIds[1]).
         EnclaveEndpoints = enclaves.Select(e => e.Ready.GetProperty("endpoint").GetString()!).ToArray();
-        var pcrs = enclaveReady.GetProperty("pcrs");
         ImagePath = imagePath;
-        Pcrs = new EnclaveMeasurements(imagePath, pcrs.GetProperty("PCR0").GetString()!, pcrs.GetProperty("PCR1").GetString()!, pcrs.GetProperty("PCR2").GetString()!, null, null);
+        Pcrs = pcrs;
         KeyArn = keyArn;
         KeyAlias = options.KeyAlias;
         DebugMode = options.DebugMode;
@@ -86,11 +90,27 @@ public sealed class EnclaveSimulation : IDisposable
 
     public string Region { get; }
 
-    /// <summary>The local KMS's administrator access key id (the simulated parent's credentials).</summary>
+    /// <summary>The parent instance's access key id: the principal of the session defaults.</summary>
     public string AccessKey => Credential.AccessKey;
 
-    /// <summary>Those credentials, for -Credential and the session defaults; the secret does not print.</summary>
+    /// <summary>
+    /// The parent instance's credentials, which the session defaults use: they may encrypt inputs and pass on to the
+    /// enclave for its attested calls, but decrypt nothing themselves and cannot change the key policy. The secret
+    /// does not print.
+    /// </summary>
     public AwsKeyCredential Credential { get; }
+
+    /// <summary>The parent instance's principal (a role in the local KMS's account).</summary>
+    public string ParentArn { get; }
+
+    /// <summary>
+    /// The data owner's credentials, for -Credential: the owner administers the keys and their policies, encrypts
+    /// inputs and reads results. The secret does not print.
+    /// </summary>
+    public AwsKeyCredential DataOwnerCredential { get; }
+
+    /// <summary>The data owner's principal (a user in the local KMS's account).</summary>
+    public string DataOwnerArn { get; }
 
     /// <summary>The enclave image whose PCRs the simulated enclave reports: Get-EnclavePcr on it reads the same.</summary>
     public string ImagePath { get; }
@@ -178,8 +198,10 @@ public sealed class EnclaveSimulation : IDisposable
         }
 
         var kmsLog = Path.Combine(logs, "localkms.log");
+        var kmsServer = Path.Combine(options.ModuleDirectory, "localkms");
+        var kmsData = Path.Combine(options.DataPath, "kms");
         var kms = ReadyProcess.Start(
-            LocalKmsProcess.StartInfo(Path.Combine(options.ModuleDirectory, "localkms"), ["serve", "--data-path", Path.Combine(options.DataPath, "kms"), "--port", "0", "--trust-root", rootCertificate]),
+            LocalKmsProcess.StartInfo(kmsServer, ["serve", "--data-path", kmsData, "--port", "0", "--trust-root", rootCertificate]),
             kmsLog,
             options.StartTimeout,
             cancellationToken);
@@ -194,8 +216,17 @@ public sealed class EnclaveSimulation : IDisposable
                 enclaves.Add(StartEnclaveServer(options, imagePath, nsmState, kms.Ready.GetProperty("Endpoint").GetString()!, $"enclave{suffix}.sock", Path.Combine(logs, $"enclavehost{suffix}.log"), cancellationToken));
             }
 
-            var keyArn = EnsureKey(kms, options, cancellationToken);
-            return new EnclaveSimulation(kms, enclaves, options, imagePath, keyArn, rootCertificate, kmsLog);
+            var account = kms.Ready.GetProperty("AccountId").GetString()!;
+            var principals = new SimulationPrincipals(
+                LocalKmsProcess.EnsurePrincipal(kmsServer, kmsData, DataOwnerArnIn(account)),
+                LocalKmsProcess.EnsurePrincipal(kmsServer, kmsData, ParentArnIn(account)));
+            var ready = enclaves[0].Ready.GetProperty("pcrs");
+            var pcrs = new EnclaveMeasurements(imagePath, ready.GetProperty("PCR0").GetString()!, ready.GetProperty("PCR1").GetString()!, ready.GetProperty("PCR2").GetString()!, null, null);
+            // A debug-mode enclave reports all-zero PCRs, which no policy can pin (every debug enclave reports them):
+            // the key is pinned to the image's own measurements, so KMS refuses the debug enclave, as AWS does.
+            var pinned = options.DebugMode ? EnclaveImageReader.Read(imagePath, cancellationToken).Measurements : pcrs;
+            var keyArn = EnsureKey(kms, options, principals, pinned, cancellationToken);
+            return new EnclaveSimulation(kms, enclaves, options, imagePath, pcrs, principals, keyArn, rootCertificate, kmsLog);
         }
         catch
         {
@@ -250,16 +281,6 @@ public sealed class EnclaveSimulation : IDisposable
         return image;
     }
 
-    /// <summary>The connection settings the module's KMS cmdlets use to reach the simulation's KMS as its administrator.</summary>
-    public AwsConnectionSettings KmsSettings() => new()
-    {
-        AccessKey = AccessKey,
-        SecretKey = Credential.GetCredentials().SecretKey,
-        Region = Region,
-        EndpointUrl = KmsEndpoint,
-        CredentialSource = "the enclave simulation",
-    };
-
     /// <summary>Stops the servers: each enclave server finishes requests in flight first.</summary>
     public void Dispose()
     {
@@ -271,31 +292,93 @@ public sealed class EnclaveSimulation : IDisposable
         _kms.Dispose();
     }
 
-    /// <summary>The alias's key, created (with the default key policy) when the alias does not exist yet.</summary>
-    private static string EnsureKey(ReadyProcess kms, EnclaveSimulationOptions options, CancellationToken cancellationToken)
+    /// <summary>The data owner's principal in the simulation's account.</summary>
+    public static string DataOwnerArnIn(string accountId) => $"arn:aws:iam::{accountId}:user/data-owner";
+
+    /// <summary>The parent instance's principal in the simulation's account.</summary>
+    public static string ParentArnIn(string accountId) => $"arn:aws:iam::{accountId}:role/parent-instance";
+
+    /// <summary>
+    /// The key policy the simulation gives its key on every start. It names both principals explicitly: the default
+    /// policy's account root would match every principal of the account, the parent included, and so let the parent
+    /// rewrite the policy that denies it. The data owner may do everything (Decrypt too, were it not for the pinned
+    /// Deny statements, which apply to everyone without the enclave's attestation); the parent may read the key and
+    /// its policy and encrypt inputs. The key is then pinned to <paramref name="pinned"/> with the parent as the
+    /// principal of the attested calls, since the enclave signs them with the parent's credentials.
+    /// </summary>
+    public static string KeyPolicyText(string dataOwnerArn, string parentArn, EnclaveMeasurements pinned)
+    {
+        ArgumentNullException.ThrowIfNull(pinned);
+        var text = $$"""
+            {
+              "Version": "2012-10-17",
+              "Id": "nitroenclave-simulation",
+              "Statement": [
+                {
+                  "Sid": "DataOwnerAdministersTheKey",
+                  "Effect": "Allow",
+                  "Principal": { "AWS": "{{dataOwnerArn}}" },
+                  "Action": "kms:*",
+                  "Resource": "*"
+                },
+                {
+                  "Sid": "ParentEncryptsInputs",
+                  "Effect": "Allow",
+                  "Principal": { "AWS": "{{parentArn}}" },
+                  "Action": [ "kms:DescribeKey", "kms:GetKeyPolicy", "kms:Encrypt", "kms:GenerateDataKey" ],
+                  "Resource": "*"
+                }
+              ]
+            }
+            """;
+        var settings = new EnclavePolicySettings(PinnedMeasurements.Create(pinned.PCR0, pinned.PCR1, pinned.PCR2, pinned.PCR8), [parentArn]);
+        return EnclavePolicyEditor.Apply(text, settings).PolicyText;
+    }
+
+    /// <summary>
+    /// The alias's key, created by the data owner when the alias does not exist yet; either way the data owner then
+    /// gives it the simulation's policy (<see cref="KeyPolicyText"/>), pinned to this start's image.
+    /// </summary>
+    private static string EnsureKey(ReadyProcess kms, EnclaveSimulationOptions options, SimulationPrincipals principals, EnclaveMeasurements pinned, CancellationToken cancellationToken)
     {
         var ready = kms.Ready;
-        var accessKey = ready.GetProperty("AccessKeyId").GetString()!;
+        var owner = principals.DataOwner.Credential.GetCredentials();
         using var client = AwsClientFactory.CreateKmsClient(new AwsConnectionSettings
         {
-            AccessKey = accessKey,
-            SecretKey = LocalKmsProcess.ReadAdminSecret(Path.Combine(options.DataPath, "kms"), accessKey),
+            AccessKey = owner.AccessKey,
+            SecretKey = owner.SecretKey,
             Region = ready.GetProperty(nameof(Region)).GetString(),
             EndpointUrl = ready.GetProperty("Endpoint").GetString(),
         });
+        var policy = KeyPolicyText(principals.DataOwner.Arn, principals.Parent.Arn, pinned);
         try
         {
-            return client.DescribeKeyAsync(new DescribeKeyRequest { KeyId = options.KeyAlias }, cancellationToken).GetAwaiter().GetResult().KeyMetadata.Arn;
-        }
-        catch (NotFoundException)
-        {
-            var created = client.CreateKeyAsync(new CreateKeyRequest { Description = "NitroEnclave simulation key " + DateTimeOffset.UtcNow.ToString("u", CultureInfo.InvariantCulture) }, cancellationToken).GetAwaiter().GetResult();
-            client.CreateAliasAsync(new CreateAliasRequest { AliasName = options.KeyAlias, TargetKeyId = created.KeyMetadata.KeyId }, cancellationToken).GetAwaiter().GetResult();
-            return created.KeyMetadata.Arn;
+            string keyArn;
+            try
+            {
+                keyArn = client.DescribeKeyAsync(new DescribeKeyRequest { KeyId = options.KeyAlias }, cancellationToken).GetAwaiter().GetResult().KeyMetadata.Arn;
+            }
+            catch (NotFoundException)
+            {
+                var created = client.CreateKeyAsync(new CreateKeyRequest
+                {
+                    Description = "NitroEnclave simulation key " + DateTimeOffset.UtcNow.ToString("u", CultureInfo.InvariantCulture),
+                    Policy = policy,
+                }, cancellationToken).GetAwaiter().GetResult();
+                client.CreateAliasAsync(new CreateAliasRequest { AliasName = options.KeyAlias, TargetKeyId = created.KeyMetadata.KeyId }, cancellationToken).GetAwaiter().GetResult();
+                return created.KeyMetadata.Arn;
+            }
+
+            client.PutKeyPolicyAsync(new PutKeyPolicyRequest { KeyId = keyArn, PolicyName = KmsKeyPolicyClient.PolicyName, Policy = policy }, cancellationToken).GetAwaiter().GetResult();
+            return keyArn;
         }
         catch (AmazonKeyManagementServiceException ex)
         {
-            throw new NitroEnclaveException("SimulationKeyFailed", ErrorKind.InvalidOperation, $"The local KMS refused to set up the simulation key {options.KeyAlias}: {ex.ErrorCode}.", ex);
+            throw new NitroEnclaveException("SimulationKeyFailed", ErrorKind.InvalidOperation,
+                $"The local KMS refused the data owner {principals.DataOwner.Arn} setting up the simulation key {options.KeyAlias}: {ex.ErrorCode}. A key whose policy was changed to exclude the data owner cannot be reset; use another -KeyAlias or -DataPath.", ex);
         }
     }
+
+    /// <summary>The two principals of a simulation.</summary>
+    private sealed record SimulationPrincipals(LocalKmsPrincipal DataOwner, LocalKmsPrincipal Parent);
 }
