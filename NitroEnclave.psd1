@@ -43,6 +43,7 @@
         'Stop-EnclaveSimulation'
         'Protect-EnclaveFile'
         'Unprotect-EnclaveFile'
+        'Unprotect-EnclaveDetectionResult'
     )
     FunctionsToExport      = @()
     VariablesToExport      = @()

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Security.Cryptography;
 using NitroEnclave.Detection;
+using NitroEnclave.Detection.Annotation;
 using NitroEnclave.Envelope;
 using NitroEnclave.Kms;
 using NitroEnclave.Protocol;
@@ -36,7 +37,105 @@ public sealed class DetectionService : IDetectionService
     {
         ArgumentNullException.ThrowIfNull(request);
         ArgumentNullException.ThrowIfNull(memory);
+        if (request.Result is not null)
+        {
+            throw new InvalidOperationException("A confidential request goes to DetectConfidentialAsync.");
+        }
+
         var total = Stopwatch.StartNew();
+        var input = await DecryptAsync(request, memory, cancellationToken).ConfigureAwait(false);
+        try
+        {
+            if (input.RequiredResultKey is { } pinned)
+            {
+                throw new EnclaveProtocolException(ProtocolErrorCodes.ConfidentialResultRequired,
+                    $"The data owner requires this file's result to be encrypted to '{pinned}': ask for a confidential result with that key.");
+            }
+
+            var result = await RunDetectorAsync(input.Image, memory, cancellationToken).ConfigureAwait(false);
+            var timings = Timings(input, result);
+            timings["total"] = total.Elapsed.TotalMilliseconds;
+            return new DetectResponse
+            {
+                Objects = Select(result, request.Options),
+                ImageWidth = result.ImageWidth,
+                ImageHeight = result.ImageHeight,
+                Model = result.Model,
+                Timings = timings,
+            };
+        }
+        finally
+        {
+            CryptographicOperations.ZeroMemory(input.Image);
+        }
+    }
+
+    /// <summary>
+    /// A confidential Detect: the same detection, then the result (and, when asked, the annotated image drawn here) is
+    /// encrypted under a data key from KMS GenerateDataKey with Recipient, so only the result key's decrypters read it.
+    /// If anything in that fails, the request fails: no part of the result ever leaves in the clear.
+    /// </summary>
+    public async Task<ConfidentialDetectResponse> DetectConfidentialAsync(DetectRequest request, MemoryLease memory, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        ArgumentNullException.ThrowIfNull(memory);
+        var confidential = request.Result ?? throw new InvalidOperationException("An open request goes to DetectAsync.");
+        var total = Stopwatch.StartNew();
+        var inputSha256 = ConfidentialResultFormat.Sha256Hex(request.EncryptedFile);
+        var input = await DecryptAsync(request, memory, cancellationToken).ConfigureAwait(false);
+        byte[]? resultDocument = null;
+        byte[]? annotated = null;
+        try
+        {
+            if (input.RequiredResultKey is { } pinned && !string.Equals(pinned, confidential.KeyId, StringComparison.Ordinal))
+            {
+                throw new EnclaveProtocolException(ProtocolErrorCodes.ConfidentialResultRequired,
+                    $"The data owner requires this file's result to be encrypted to '{pinned}', not to '{confidential.KeyId}'.");
+            }
+
+            var result = await RunDetectorAsync(input.Image, memory, cancellationToken).ConfigureAwait(false);
+            var objects = Select(result, request.Options);
+            var timings = Timings(input, result);
+            var stage = Stopwatch.StartNew();
+            if (confidential.Annotate)
+            {
+                annotated = await AnnotateAsync(input.Image, objects, result, memory, cancellationToken).ConfigureAwait(false);
+                timings["annotate"] = stage.Elapsed.TotalMilliseconds;
+            }
+
+            CryptographicOperations.ZeroMemory(input.Image);
+            resultDocument = ConfidentialResultFormat.Write(confidential.InputName, inputSha256, result.Model, result.ImageWidth, result.ImageHeight, objects, timings);
+            stage.Restart();
+            var generator = new RecipientDataKeyGenerator(_kms.ClientFor(request.Credentials), _keys);
+            var encryptedResult = await EncryptAsync(resultDocument, ConfidentialResultFormat.ResultContent, confidential, inputSha256, input.RequiredResultKey, generator, memory, cancellationToken).ConfigureAwait(false);
+            var encryptedImage = annotated is null
+                ? null
+                : await EncryptAsync(annotated, ConfidentialResultFormat.AnnotatedImageContent, confidential, inputSha256, input.RequiredResultKey, generator, memory, cancellationToken).ConfigureAwait(false);
+            timings["encrypt"] = stage.Elapsed.TotalMilliseconds;
+            timings["total"] = total.Elapsed.TotalMilliseconds;
+            return new ConfidentialDetectResponse { Model = result.Model, EncryptedResult = encryptedResult, EncryptedAnnotatedImage = encryptedImage, Timings = timings };
+        }
+        finally
+        {
+            CryptographicOperations.ZeroMemory(input.Image);
+            if (resultDocument is not null)
+            {
+                CryptographicOperations.ZeroMemory(resultDocument);
+            }
+
+            if (annotated is not null)
+            {
+                CryptographicOperations.ZeroMemory(annotated);
+            }
+        }
+    }
+
+    /// <summary>The decrypted image, the time KMS took, and the result key the input's context pins, if any.</summary>
+    private sealed record DecryptedInput(byte[] Image, TimeSpan Kms, TimeSpan Decrypt, string? RequiredResultKey);
+
+    private async Task<DecryptedInput> DecryptAsync(DetectRequest request, MemoryLease memory, CancellationToken cancellationToken)
+    {
+        var watch = Stopwatch.StartNew();
         var kind = EncryptedFileFormat.Detect(request.EncryptedFile);
         if (kind == EncryptedFileKind.Unknown)
         {
@@ -46,41 +145,41 @@ public sealed class DetectionService : IDetectionService
         // The plaintext is never longer than the ciphertext; it is held twice for a moment (buffer and copy).
         await memory.ReserveAsync(2L * request.EncryptedFile.Length, MemoryWait, "the decrypted file", cancellationToken).ConfigureAwait(false);
         var decryptor = new TimedDecryptor(new RecipientDataKeyDecryptor(_kms.ClientFor(request.Credentials), _keys));
-        byte[] image;
-        using (var plaintext = new MemoryStream(request.EncryptedFile.Length))
+        using var plaintext = new MemoryStream(request.EncryptedFile.Length);
+        try
         {
-            try
+            var input = new MemoryStream(request.EncryptedFile, writable: false);
+            string? requiredResultKey = null;
+            if (kind == EncryptedFileKind.EncryptionSdkMessage)
             {
-                var input = new MemoryStream(request.EncryptedFile, writable: false);
-                if (kind == EncryptedFileKind.EncryptionSdkMessage)
-                {
-                    // Plaintext stays in memory and is discarded on any failure, signature included, so the
-                    // streaming mode is as safe here as VerifyBeforeRelease, without its second pass.
-                    await EnvelopeDecryptor.DecryptAsync(input, plaintext, decryptor, cancellationToken: cancellationToken).ConfigureAwait(false);
-                }
-                else
-                {
-                    await LegacyEncryptedFile.DecryptAsync(input, plaintext, decryptor, cancellationToken: cancellationToken).ConfigureAwait(false);
-                }
+                // Plaintext stays in memory and is discarded on any failure, signature included, so the
+                // streaming mode is as safe here as VerifyBeforeRelease, without its second pass.
+                var decrypted = await EnvelopeDecryptor.DecryptAsync(input, plaintext, decryptor, cancellationToken: cancellationToken).ConfigureAwait(false);
+                decrypted.EncryptionContext.TryGetValue(ConfidentialResultFormat.RequiredResultKeyKey, out requiredResultKey);
+            }
+            else
+            {
+                await LegacyEncryptedFile.DecryptAsync(input, plaintext, decryptor, cancellationToken: cancellationToken).ConfigureAwait(false);
+            }
 
-                image = plaintext.ToArray();
-            }
-            catch (NitroEnclaveException ex)
-            {
-                throw MapDecryptFailure(ex);
-            }
-            finally
-            {
-                CryptographicOperations.ZeroMemory(plaintext.GetBuffer());
-            }
+            return new DecryptedInput(plaintext.ToArray(), decryptor.Elapsed, watch.Elapsed - decryptor.Elapsed, requiredResultKey);
         }
+        catch (NitroEnclaveException ex)
+        {
+            throw MapDecryptFailure(ex);
+        }
+        finally
+        {
+            CryptographicOperations.ZeroMemory(plaintext.GetBuffer());
+        }
+    }
 
-        var decrypted = total.Elapsed;
-        DetectionResult result;
+    private async Task<DetectionResult> RunDetectorAsync(byte[] image, MemoryLease memory, CancellationToken cancellationToken)
+    {
         try
         {
             await memory.ReserveAsync(_detector.DecodeMemoryBound(image), MemoryWait, "decoding the image", cancellationToken).ConfigureAwait(false);
-            result = _detector.Detect(image);
+            return _detector.Detect(image);
         }
         catch (NitroEnclaveException ex) when (ex.ErrorId.StartsWith("Image", StringComparison.Ordinal))
         {
@@ -90,29 +189,66 @@ public sealed class DetectionService : IDetectionService
         {
             throw new EnclaveProtocolException(ProtocolErrorCodes.ModelError, "The detector failed: " + ex.Message, ex);
         }
-        finally
+    }
+
+    /// <summary>Draws the selected objects on the full-size image, inside the enclave, as a JPEG.</summary>
+    private static async Task<byte[]> AnnotateAsync(byte[] image, List<DetectedObject> objects, DetectionResult result, MemoryLease memory, CancellationToken cancellationToken)
+    {
+        try
         {
-            CryptographicOperations.ZeroMemory(image);
+            // The full-size decode, its RGB copy for drawing and the JPEG written from it.
+            await memory.ReserveAsync(2 * ImageDecoder.DecodeMemoryBound(image, int.MaxValue, int.MaxValue), MemoryWait, "drawing the annotated image", cancellationToken).ConfigureAwait(false);
+            return DetectionAnnotator.Draw(image, objects, result.ImageWidth, result.ImageHeight, new AnnotationOptions()).Encode(ImageFormat.Jpeg);
+        }
+        catch (NitroEnclaveException ex) when (ex is not EnclaveProtocolException)
+        {
+            throw new EnclaveProtocolException(ProtocolErrorCodes.UnsupportedImage, "The annotated image could not be drawn: " + ex.Message, ex);
+        }
+    }
+
+    /// <summary>
+    /// One AWS Encryption SDK message under the result key, bound to the input by its encryption context. When the
+    /// input pins a result key, KMS must have answered for exactly that key, or nothing is returned.
+    /// </summary>
+    private static async Task<byte[]> EncryptAsync(
+        byte[] plaintext, string content, ConfidentialResultRequest confidential, string inputSha256, string? requiredResultKey,
+        IDataKeyGenerator generator, MemoryLease memory, CancellationToken cancellationToken)
+    {
+        await memory.ReserveAsync(2L * plaintext.Length + 4096, MemoryWait, "the encrypted result", cancellationToken).ConfigureAwait(false);
+        using var output = new MemoryStream(plaintext.Length + 1024);
+        EnvelopeEncryptResult encrypted;
+        try
+        {
+            encrypted = await EnvelopeEncryptor.EncryptAsync(
+                new MemoryStream(plaintext, writable: false),
+                output,
+                generator,
+                new EnvelopeEncryptOptions { KeyId = confidential.KeyId, EncryptionContext = ConfidentialResultFormat.EncryptionContext(content, confidential.InputName, inputSha256) },
+                cancellationToken).ConfigureAwait(false);
+        }
+        catch (NitroEnclaveException ex) when (ex is not EnclaveProtocolException)
+        {
+            throw MapEncryptFailure(ex);
         }
 
-        return new DetectResponse
+        if (requiredResultKey is not null && !string.Equals(encrypted.KeyArn, requiredResultKey, StringComparison.Ordinal))
         {
-            Objects = Select(result, request.Options),
-            ImageWidth = result.ImageWidth,
-            ImageHeight = result.ImageHeight,
-            Model = result.Model,
-            Timings = new Dictionary<string, double>
-            {
-                ["kms"] = decryptor.Elapsed.TotalMilliseconds,
-                ["decrypt"] = (decrypted - decryptor.Elapsed).TotalMilliseconds,
-                ["decode"] = result.Timings.Decode.TotalMilliseconds,
-                ["preprocess"] = result.Timings.Preprocess.TotalMilliseconds,
-                ["inference"] = result.Timings.Inference.TotalMilliseconds,
-                ["postprocess"] = result.Timings.Postprocess.TotalMilliseconds,
-                ["total"] = total.Elapsed.TotalMilliseconds,
-            },
-        };
+            throw new EnclaveProtocolException(ProtocolErrorCodes.ConfidentialResultRequired,
+                $"KMS generated the result's data key under '{encrypted.KeyArn}', not under the key the data owner requires, '{requiredResultKey}'.");
+        }
+
+        return output.ToArray();
     }
+
+    private static Dictionary<string, double> Timings(DecryptedInput input, DetectionResult result) => new(StringComparer.Ordinal)
+    {
+        ["kms"] = input.Kms.TotalMilliseconds,
+        ["decrypt"] = input.Decrypt.TotalMilliseconds,
+        ["decode"] = result.Timings.Decode.TotalMilliseconds,
+        ["preprocess"] = result.Timings.Preprocess.TotalMilliseconds,
+        ["inference"] = result.Timings.Inference.TotalMilliseconds,
+        ["postprocess"] = result.Timings.Postprocess.TotalMilliseconds,
+    };
 
     /// <summary>Applies the request's minimum score, classes and count to the detector's candidates (best first).</summary>
     private static List<DetectedObject> Select(DetectionResult result, DetectionRequestOptions options)
@@ -144,6 +280,19 @@ public sealed class DetectionService : IDetectionService
             _ => ProtocolErrorCodes.DecryptFailed,
         };
         return new EnclaveProtocolException(code, ex.Message, ex);
+    }
+
+    /// <summary>GenerateDataKey with Recipient failed: a typed KMS error; the result stays inside.</summary>
+    private static EnclaveProtocolException MapEncryptFailure(NitroEnclaveException ex)
+    {
+        var code = ex.ErrorId switch
+        {
+            EnvelopeErrors.KmsAccessDenied => ProtocolErrorCodes.KmsAccessDenied,
+            EnvelopeErrors.KmsUnavailable => ProtocolErrorCodes.KmsUnavailable,
+            _ when ex.ErrorId.StartsWith("Attestation", StringComparison.Ordinal) || ex.ErrorId.StartsWith("Nsm", StringComparison.Ordinal) => ProtocolErrorCodes.Unavailable,
+            _ => ProtocolErrorCodes.KmsError,
+        };
+        return new EnclaveProtocolException(code, "The result could not be encrypted, so it is not returned: " + ex.Message, ex);
     }
 
     /// <summary>Measures the time spent in KMS (attestation included) so it can be reported apart from decryption.</summary>

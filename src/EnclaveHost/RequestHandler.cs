@@ -6,6 +6,9 @@ namespace NitroEnclave.EnclaveHost;
 public interface IDetectionService
 {
     Task<DetectResponse> DetectAsync(DetectRequest request, MemoryLease memory, CancellationToken cancellationToken);
+
+    /// <summary>The same for a request with a result key: only ciphertexts come back.</summary>
+    Task<ConfidentialDetectResponse> DetectConfidentialAsync(DetectRequest request, MemoryLease memory, CancellationToken cancellationToken);
 }
 
 /// <summary>Turns decoded requests into encoded answers. Failures are EnclaveProtocolException with their codes.</summary>
@@ -31,6 +34,8 @@ public sealed class RequestHandler
         {
             case AttestRequest attest:
                 return ProtocolCodec.EncodeAttestResponse(_securityModule.AttestForCaller(attest.UserData, attest.Nonce));
+            case DetectRequest { Result: not null } confidential when _detection is not null:
+                return ProtocolCodec.EncodeConfidentialDetectResponse(await _detection.DetectConfidentialAsync(confidential, memory, cancellationToken).ConfigureAwait(false));
             case DetectRequest detect when _detection is not null:
                 return ProtocolCodec.EncodeDetectResponse(await _detection.DetectAsync(detect, memory, cancellationToken).ConfigureAwait(false));
             case DetectRequest:

@@ -407,11 +407,21 @@ public sealed class EnclaveServerTests
             await gate.WaitAsync(cancellationToken);
             return new DetectResponse { Objects = [], ImageWidth = 1, ImageHeight = 1, Model = "gated", Timings = new Dictionary<string, double>() };
         }
+
+        public async Task<ConfidentialDetectResponse> DetectConfidentialAsync(DetectRequest request, MemoryLease memory, CancellationToken cancellationToken)
+        {
+            _started.TrySetResult();
+            await gate.WaitAsync(cancellationToken);
+            return new ConfidentialDetectResponse { Model = "gated", EncryptedResult = [1], Timings = new Dictionary<string, double>() };
+        }
     }
 
     private sealed class FailingDetection : IDetectionService
     {
         public Task<DetectResponse> DetectAsync(DetectRequest request, MemoryLease memory, CancellationToken cancellationToken) =>
+            throw new InvalidOperationException("boom: " + request.Credentials.SecretAccessKey);
+
+        public Task<ConfidentialDetectResponse> DetectConfidentialAsync(DetectRequest request, MemoryLease memory, CancellationToken cancellationToken) =>
             throw new InvalidOperationException("boom: " + request.Credentials.SecretAccessKey);
     }
 }

@@ -134,7 +134,7 @@ public static class EnclavePolicyEditor
 
     private static List<string> ExistingAllowPrincipals(List<JsonElement> existing)
     {
-        var allow = existing.FirstOrDefault(s => SidOf(s) == EnclavePolicyStatements.AllowSid);
+        var allow = existing.FirstOrDefault(s => SidOf(s) is EnclavePolicyStatements.AllowSid or EnclavePolicyStatements.ResultAllowSid);
         if (allow.ValueKind != JsonValueKind.Object
             || !allow.TryGetProperty("Principal", out var principal)
             || principal.ValueKind != JsonValueKind.Object

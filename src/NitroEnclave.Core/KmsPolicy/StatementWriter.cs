@@ -26,7 +26,10 @@ internal static class StatementWriter
         var principal = statement.Principals is null
             ? (object)"*"
             : new List<(string, object)> { ("AWS", statement.Principals.Count == 1 ? statement.Principals[0] : statement.Principals) };
-        var conditionValues = statement.Conditions.Select(c => (c.Key, (object)c.Value)).ToList();
+        var conditionValues = statement.Conditions
+            .GroupBy(c => c.Key, StringComparer.Ordinal)
+            .Select(g => (g.Key, g.Count() == 1 ? g.First().Value : (object)(IReadOnlyList<string>)[.. g.Select(c => c.Value)]))
+            .ToList();
         var members = new List<(string, object)>
         {
             ("Sid", statement.Sid),
@@ -34,8 +37,12 @@ internal static class StatementWriter
             ("Principal", principal),
             ("Action", statement.Actions),
             ("Resource", "*"),
-            ("Condition", new List<(string, object)> { (statement.Operator, conditionValues) }),
         };
+        if (conditionValues.Count > 0)
+        {
+            members.Add(("Condition", new List<(string, object)> { (statement.Operator, conditionValues) }));
+        }
+
         var text = new StringBuilder();
         WriteObject(text, members, style, style.Indent);
         return text.ToString();

@@ -50,6 +50,18 @@ public sealed class EnclaveClient : IDisposable
     public async Task<DetectResponse> DetectAsync(DetectRequest request, CancellationToken cancellationToken) =>
         ProtocolCodec.DecodeDetectResponse(await ExchangeAsync(request, cancellationToken).ConfigureAwait(false));
 
+    /// <summary>A Detect with a result key: the answer holds only ciphertexts.</summary>
+    public async Task<ConfidentialDetectResponse> DetectConfidentialAsync(DetectRequest request, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        if (request.Result is null)
+        {
+            throw new ArgumentException("A confidential Detect needs a result key.", nameof(request));
+        }
+
+        return ProtocolCodec.DecodeConfidentialDetectResponse(await ExchangeAsync(request, cancellationToken).ConfigureAwait(false));
+    }
+
     /// <summary>Closes the idle connections; calls still running close theirs when they finish.</summary>
     public void Dispose()
     {

@@ -15,7 +15,22 @@ public sealed class EnclaveDetectionResult
         Endpoint = endpoint;
     }
 
-    /// <summary>The encrypted file sent to the enclave.</summary>
+    /// <summary>A result the data owner decrypted from a confidential result file (Unprotect-EnclaveDetectionResult).</summary>
+    public EnclaveDetectionResult(string path, IReadOnlyList<DetectedObject> objects, int imageWidth, int imageHeight, string model,
+        IReadOnlyDictionary<string, double> timings, string inputName, string inputSha256)
+    {
+        Path = path;
+        Objects = objects;
+        ImageWidth = imageWidth;
+        ImageHeight = imageHeight;
+        Model = model;
+        Timings = timings;
+        Endpoint = string.Empty;
+        InputName = inputName;
+        InputSha256 = inputSha256;
+    }
+
+    /// <summary>The encrypted file sent to the enclave; for a decrypted confidential result, the result file.</summary>
     public string Path { get; }
 
     /// <summary>The objects found, best first.</summary>
@@ -30,7 +45,14 @@ public sealed class EnclaveDetectionResult
     /// <summary>Milliseconds per stage inside the enclave, plus "roundTrip" as the client saw it.</summary>
     public IReadOnlyDictionary<string, double> Timings { get; }
 
+    /// <summary>The server that answered; empty for a decrypted confidential result.</summary>
     public string Endpoint { get; }
+
+    /// <summary>For a decrypted confidential result: the input's name the result is bound to; null otherwise.</summary>
+    public string? InputName { get; }
+
+    /// <summary>For a decrypted confidential result: SHA-256 (hex) of the encrypted input, as the enclave computed it.</summary>
+    public string? InputSha256 { get; }
 
     /// <summary>For example "air-show.jpg.enc: 5 objects (airplane x4, person x1)".</summary>
     public override string ToString()

@@ -9,13 +9,14 @@ namespace NitroEnclave.PowerShell.Commands;
 /// <para type="synopsis">Sends encrypted images to the enclave server and returns the objects it detects.</para>
 /// </summary>
 [Cmdlet(VerbsLifecycle.Invoke, "EnclaveDetection", DefaultParameterSetName = PathSet)]
-[OutputType(typeof(EnclaveDetectionResult))]
+[OutputType(typeof(EnclaveDetectionResult), typeof(ConfidentialDetectionResult))]
 public sealed class InvokeEnclaveDetectionCommand : AwsCmdlet
 {
     private const string PathSet = "Path";
     private const string LiteralPathSet = "LiteralPath";
 
-    private readonly Queue<(string Path, Task<EnclaveDetectionResult> Detection)> _pending = new();
+    private readonly Queue<(string Path, Task<object> Detection)> _pending = new();
+    private string? _resultFolder;
     private SemaphoreSlim? _throttle;
     private EnclaveFleet? _fleet;
     private AwsCallerCredentials? _credentials;
@@ -79,6 +80,25 @@ public sealed class InvokeEnclaveDetectionCommand : AwsCmdlet
     [ArgumentCompleter(typeof(DetectionClassCompleter))]
     public string[]? Class { get; set; }
 
+    /// <summary>
+    /// A confidential result: the enclave encrypts it to this KMS key (key id, key ARN, alias name or alias ARN) and
+    /// the parent gets only where the file went. Only those the key's policy lets Decrypt read it
+    /// (Unprotect-EnclaveDetectionResult).
+    /// </summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    [ArgumentCompleter(typeof(KmsAliasCompleter))]
+    public string? ResultKeyId { get; set; }
+
+    /// <summary>The folder for the encrypted results; by default each goes beside its input.</summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string? ResultPath { get; set; }
+
+    /// <summary>With -ResultKeyId: the enclave also draws the objects onto the image and returns it encrypted (&lt;image name&gt;.annotated.jpg.enc).</summary>
+    [Parameter]
+    public SwitchParameter Annotate { get; set; }
+
     /// <summary>Files sent at once.</summary>
     [Parameter]
     [ValidateRange(1, 64)]
@@ -86,6 +106,7 @@ public sealed class InvokeEnclaveDetectionCommand : AwsCmdlet
 
     protected override void BeginProcessing()
     {
+        ValidateConfidentialOptions();
         var endpoints = EnclaveTarget.ResolveAll(this, Endpoint, Cid, EnclaveName, Port, CancellationToken);
         // Files go over a few reused connections: a connect per file costs as much as a small image's transfer.
         _fleet = new EnclaveFleet([.. endpoints.Select(e => new EnclaveClient(e, TimeSpan.FromSeconds(TimeoutSec), reuseConnections: true) { Trace = RequestTrace })]);
@@ -113,6 +134,37 @@ public sealed class InvokeEnclaveDetectionCommand : AwsCmdlet
         _throttle = new SemaphoreSlim(ThrottleLimit);
         _options = new DetectionRequestOptions { MinScore = MinScore, MaxResults = MaxResults, Classes = Class ?? [] };
         WriteVerbose($"Sending files to the enclave server{(endpoints.Count > 1 ? "s" : string.Empty)} at {string.Join(", ", endpoints)}, {ThrottleLimit} at a time.");
+    }
+
+    /// <summary>-Annotate and -ResultPath belong to a confidential result; a key id KMS would refuse is refused here first.</summary>
+    private void ValidateConfidentialOptions()
+    {
+        if (ResultKeyId is null)
+        {
+            if (Annotate || ResultPath is not null)
+            {
+                ThrowTerminatingError(ToErrorRecord(new NitroEnclaveException(ConfidentialResultErrors.OptionInvalid, ErrorKind.InvalidArgument,
+                    "-Annotate and -ResultPath need -ResultKeyId: an annotated image or a result file is always encrypted to a result key."), null));
+            }
+
+            return;
+        }
+
+        if (!ProtocolCodec.IsKmsKeyId(ResultKeyId))
+        {
+            ThrowTerminatingError(ToErrorRecord(new NitroEnclaveException(ConfidentialResultErrors.OptionInvalid, ErrorKind.InvalidArgument,
+                $"-ResultKeyId '{ResultKeyId}' is not a KMS key id, key ARN, alias name (alias/...) or alias ARN."), ResultKeyId));
+        }
+
+        if (ResultPath is not null)
+        {
+            _resultFolder = SessionState.Path.GetUnresolvedProviderPathFromPSPath(ResultPath);
+            if (!Directory.Exists(_resultFolder))
+            {
+                ThrowTerminatingError(ToErrorRecord(new NitroEnclaveException(ConfidentialResultErrors.OptionInvalid, ErrorKind.NotFound,
+                    $"-ResultPath '{ResultPath}' is not an existing folder."), ResultPath));
+            }
+        }
     }
 
     /// <summary>A label the server's model lacks would only match nothing: refuse it before any file is sent.</summary>
@@ -189,7 +241,7 @@ public sealed class InvokeEnclaveDetectionCommand : AwsCmdlet
             {
                 WriteItemError(ex, file);
             }
-            catch (IOException ex)
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
             {
                 WriteItemError(ex, file);
             }
@@ -199,7 +251,7 @@ public sealed class InvokeEnclaveDetectionCommand : AwsCmdlet
         }
     }
 
-    private async Task<EnclaveDetectionResult> DetectAsync(string file)
+    private async Task<object> DetectAsync(string file)
     {
         await _throttle!.WaitAsync(CancellationToken).ConfigureAwait(false);
         try
@@ -212,14 +264,50 @@ public sealed class InvokeEnclaveDetectionCommand : AwsCmdlet
             }
 
             var bytes = await File.ReadAllBytesAsync(file, CancellationToken).ConfigureAwait(false);
-            var request = new DetectRequest { EncryptedFile = bytes, Credentials = _credentials!, Options = _options! };
             var watch = Stopwatch.StartNew();
-            var (response, client) = await _fleet.RunAsync(c => c.DetectAsync(request, CancellationToken), CancellationToken).ConfigureAwait(false);
-            return new EnclaveDetectionResult(file, response, client.Endpoint.ToString(), watch.Elapsed.TotalMilliseconds);
+            if (ResultKeyId is null)
+            {
+                var request = new DetectRequest { EncryptedFile = bytes, Credentials = _credentials!, Options = _options! };
+                var (response, client) = await _fleet.RunAsync(c => c.DetectAsync(request, CancellationToken), CancellationToken).ConfigureAwait(false);
+                return new EnclaveDetectionResult(file, response, client.Endpoint.ToString(), watch.Elapsed.TotalMilliseconds);
+            }
+
+            return await DetectConfidentialAsync(file, bytes, watch).ConfigureAwait(false);
         }
         finally
         {
             _throttle.Release();
         }
+    }
+
+    /// <summary>The enclave answers with ciphertexts only; each is written whole or not at all.</summary>
+    private async Task<object> DetectConfidentialAsync(string file, byte[] bytes, Stopwatch watch)
+    {
+        var inputFileName = System.IO.Path.GetFileName(file);
+        var imageName = ConfidentialResultFiles.ImageName(file);
+        var request = new DetectRequest
+        {
+            EncryptedFile = bytes,
+            Credentials = _credentials!,
+            Options = _options!,
+            Result = new ConfidentialResultRequest { KeyId = ResultKeyId!, InputName = inputFileName, Annotate = Annotate },
+        };
+        var (response, client) = await _fleet!.RunAsync(c => c.DetectConfidentialAsync(request, CancellationToken), CancellationToken).ConfigureAwait(false);
+        if (Annotate && response.EncryptedAnnotatedImage is null)
+        {
+            throw new EnclaveProtocolException(ProtocolErrorCodes.BadRequest, "The enclave server answered without the annotated image it was asked for.");
+        }
+
+        var folder = _resultFolder ?? System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(file)) ?? ".";
+        var resultPath = System.IO.Path.Combine(folder, imageName + ConfidentialResultFiles.ResultSuffix);
+        await ConfidentialResultFiles.WriteAsync(resultPath, response.EncryptedResult, CancellationToken).ConfigureAwait(false);
+        string? annotatedPath = null;
+        if (response.EncryptedAnnotatedImage is { } image)
+        {
+            annotatedPath = System.IO.Path.Combine(folder, imageName + ConfidentialResultFiles.AnnotatedSuffix);
+            await ConfidentialResultFiles.WriteAsync(annotatedPath, image, CancellationToken).ConfigureAwait(false);
+        }
+
+        return new ConfidentialDetectionResult(file, imageName, resultPath, annotatedPath, response.Model, response.Timings, client.Endpoint.ToString(), watch.Elapsed.TotalMilliseconds);
     }
 }

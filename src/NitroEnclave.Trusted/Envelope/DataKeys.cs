@@ -59,9 +59,14 @@ public interface IDataKeyDecryptor
     Task<byte[]> DecryptDataKeyAsync(EncryptedDataKey encryptedDataKey, IReadOnlyDictionary<string, string> encryptionContext, CancellationToken cancellationToken);
 }
 
-/// <summary>Creates data keys for encryption and decrypts them again.</summary>
-public interface IDataKeyProvider : IDataKeyDecryptor
+/// <summary>Creates data keys for encryption: KMS from the parent, or KMS with Recipient inside the enclave.</summary>
+public interface IDataKeyGenerator
 {
     /// <summary>Generates a data key of <paramref name="keyLength"/> bytes under <paramref name="keyId"/>, bound to the context.</summary>
     Task<GeneratedDataKey> GenerateDataKeyAsync(string keyId, int keyLength, IReadOnlyDictionary<string, string> encryptionContext, CancellationToken cancellationToken);
+}
+
+/// <summary>Creates data keys for encryption and decrypts them again.</summary>
+public interface IDataKeyProvider : IDataKeyDecryptor, IDataKeyGenerator
+{
 }

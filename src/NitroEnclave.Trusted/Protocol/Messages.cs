@@ -69,7 +69,47 @@ public sealed class DetectRequest : EnclaveRequest
 
     public DetectionRequestOptions Options { get; init; } = new();
 
-    public override string ToString() => $"Detect ({EncryptedFile.Length} bytes)";
+    /// <summary>
+    /// Set for a confidential result: the enclave encrypts its answer to this KMS key instead of returning the objects.
+    /// </summary>
+    public ConfidentialResultRequest? Result { get; init; }
+
+    public override string ToString() => $"Detect ({EncryptedFile.Length} bytes{(Result is null ? string.Empty : ", confidential")})";
+}
+
+/// <summary>
+/// Asks the enclave to encrypt its result (and with <see cref="Annotate"/> the annotated image it draws) as AWS
+/// Encryption SDK messages under a data key it gets from KMS GenerateDataKey with Recipient, so that only whoever the
+/// result key's policy lets Decrypt (the data owner) reads them. Nothing about the objects comes back in the clear.
+/// </summary>
+public sealed class ConfidentialResultRequest
+{
+    /// <summary>The result key: key id, key ARN, alias name or alias ARN (checked by <see cref="ProtocolCodec"/>).</summary>
+    public required string KeyId { get; init; }
+
+    /// <summary>
+    /// The input's file name as the parent names it (for example air-show.jpg), bound into the result's encryption
+    /// context beside the hash of the encrypted input the enclave computes itself.
+    /// </summary>
+    public required string InputName { get; init; }
+
+    /// <summary>Also draw the objects onto the image inside the enclave and return it encrypted the same way (JPEG).</summary>
+    public bool Annotate { get; init; }
+}
+
+/// <summary>The server's answer to a confidential Detect: ciphertexts only, the model's name and the stage timings.</summary>
+public sealed class ConfidentialDetectResponse
+{
+    public required string Model { get; init; }
+
+    /// <summary>The result (<see cref="ConfidentialResultFormat"/>) as an AWS Encryption SDK message under the result key.</summary>
+    public required byte[] EncryptedResult { get; init; }
+
+    /// <summary>The annotated JPEG as an AWS Encryption SDK message under the result key, when asked for.</summary>
+    public byte[]? EncryptedAnnotatedImage { get; init; }
+
+    /// <summary>Milliseconds per stage inside the server, as for an open Detect, plus "annotate" and "encrypt".</summary>
+    public required IReadOnlyDictionary<string, double> Timings { get; init; }
 }
 
 /// <summary>A box: normalised to 0..1 of the image, or in pixels.</summary>

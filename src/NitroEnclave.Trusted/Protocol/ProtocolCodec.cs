@@ -1,9 +1,10 @@
 using System.Formats.Cbor;
+using System.Text.RegularExpressions;
 
 namespace NitroEnclave.Protocol;
 
 /// <summary>Encodes and decodes the protocol's CBOR messages (docs/protocol.md).</summary>
-public static class ProtocolCodec
+public static partial class ProtocolCodec
 {
     private const int MaxLabelLength = 128;
     private const int MaxClasses = 256;
@@ -58,6 +59,17 @@ public static class ProtocolCodec
 
                 w.WriteEndArray();
                 w.WriteEndMap();
+                if (detect.Result is { } result)
+                {
+                    w.WriteTextString("result");
+                    w.WriteStartMap(null);
+                    WriteText(w, "keyId", result.KeyId);
+                    WriteText(w, "inputName", result.InputName);
+                    w.WriteTextString("annotate");
+                    w.WriteBoolean(result.Annotate);
+                    w.WriteEndMap();
+                }
+
                 break;
         }
 
@@ -89,7 +101,7 @@ public static class ProtocolCodec
                     UserData = Limit(fields.OptionalBytes("userData"), "userData", 512),
                 };
             case "Detect":
-                fields.AllowOnly("v", "op", "file", "aws", "options");
+                fields.AllowOnly("v", "op", "file", "aws", "options", "result");
                 return DecodeDetect(fields);
             default:
                 throw CborTree.Bad($"unknown operation '{Printable(operation)}'");
@@ -180,17 +192,73 @@ public static class ProtocolCodec
             }
 
             w.WriteEndArray();
-            w.WriteTextString("timings");
-            w.WriteStartMap(r.Timings.Count);
-            foreach (var (stage, ms) in r.Timings)
-            {
-                w.WriteTextString(stage);
-                w.WriteDouble(ms);
-            }
-
-            w.WriteEndMap();
+            WriteTimings(w, r.Timings);
             w.WriteEndMap();
         });
+    }
+
+    private static void WriteTimings(CborWriter w, IReadOnlyDictionary<string, double> timings)
+    {
+        w.WriteTextString("timings");
+        w.WriteStartMap(timings.Count);
+        foreach (var (stage, ms) in timings)
+        {
+            w.WriteTextString(stage);
+            w.WriteDouble(ms);
+        }
+
+        w.WriteEndMap();
+    }
+
+    private static Dictionary<string, double> ReadTimings(CborFields r)
+    {
+        var timings = new Dictionary<string, double>(StringComparer.Ordinal);
+        if (r.OptionalMap("timings") is { } t)
+        {
+            foreach (var stage in TimingStages)
+            {
+                if (t.OptionalNumber(stage) is { } ms)
+                {
+                    timings[stage] = ms;
+                }
+            }
+        }
+
+        return timings;
+    }
+
+    /// <summary>A confidential answer: the ciphertexts, the model and the timings; no objects, no image size.</summary>
+    public static byte[] EncodeConfidentialDetectResponse(ConfidentialDetectResponse r)
+    {
+        ArgumentNullException.ThrowIfNull(r);
+        return EncodeSuccess(w =>
+        {
+            w.WriteStartMap(null);
+            WriteText(w, "model", r.Model);
+            w.WriteTextString("result");
+            w.WriteByteString(r.EncryptedResult);
+            WriteOptionalBytes(w, "annotatedImage", r.EncryptedAnnotatedImage);
+            WriteTimings(w, r.Timings);
+            w.WriteEndMap();
+        });
+    }
+
+    /// <summary>Reads a confidential answer; one that carries objects is refused, as the parent must never get them.</summary>
+    public static ConfidentialDetectResponse DecodeConfidentialDetectResponse(byte[] payload)
+    {
+        var r = SuccessResult(payload);
+        if (r.Contains("objects"))
+        {
+            throw CborTree.Bad("a confidential answer carries objects in the clear");
+        }
+
+        return new ConfidentialDetectResponse
+        {
+            Model = r.Text("model"),
+            EncryptedResult = r.Bytes("result"),
+            EncryptedAnnotatedImage = r.OptionalBytes("annotatedImage"),
+            Timings = ReadTimings(r),
+        };
     }
 
     /// <summary>Reads a response; an error response becomes an EnclaveProtocolException with the server's code.</summary>
@@ -226,18 +294,7 @@ public static class ProtocolCodec
             objects.Add(new DetectedObject(o.Text("label"), (int)o.Integer("classId"), o.OptionalNumber("score") ?? 0, ReadBox(o, "box"), ReadBox(o, "pixelBox")));
         }
 
-        var timings = new Dictionary<string, double>(StringComparer.Ordinal);
-        if (r.OptionalMap("timings") is { } t)
-        {
-            foreach (var stage in TimingStages)
-            {
-                if (t.OptionalNumber(stage) is { } ms)
-                {
-                    timings[stage] = ms;
-                }
-            }
-        }
-
+        var timings = ReadTimings(r);
         return new DetectResponse
         {
             Objects = objects,
@@ -249,7 +306,7 @@ public static class ProtocolCodec
     }
 
     /// <summary>The stage names a Detect response reports, in pipeline order.</summary>
-    public static IReadOnlyList<string> TimingStages { get; } = ["kms", "decrypt", "decode", "preprocess", "inference", "postprocess", "total"];
+    public static IReadOnlyList<string> TimingStages { get; } = ["kms", "decrypt", "decode", "preprocess", "inference", "postprocess", "annotate", "encrypt", "total"];
 
     private static CborFields SuccessResult(byte[] payload)
     {
@@ -290,6 +347,7 @@ public static class ProtocolCodec
 
         return new DetectRequest
         {
+            Result = DecodeResult(fields.OptionalMap("result")),
             EncryptedFile = fields.Bytes("file"),
             Credentials = new AwsCallerCredentials
             {
@@ -301,6 +359,48 @@ public static class ProtocolCodec
             Options = new DetectionRequestOptions { MinScore = minScore, MaxResults = (int?)maxResults, Classes = classes.Cast<string>().ToList() },
         };
     }
+
+    /// <summary>
+    /// The parent names the result key and the input: a key id, key ARN, alias name or alias ARN as KMS spells them,
+    /// and a plain file name. Anything else is BadRequest before KMS is asked.
+    /// </summary>
+    private static ConfidentialResultRequest? DecodeResult(CborFields? result)
+    {
+        if (result is not { } r)
+        {
+            return null;
+        }
+
+        r.AllowOnly("keyId", "inputName", "annotate");
+        var keyId = r.Text("keyId");
+        if (!IsKmsKeyId(keyId))
+        {
+            throw CborTree.Bad($"result.keyId '{Printable(keyId)}' is not a KMS key id, key ARN, alias name or alias ARN");
+        }
+
+        var inputName = r.Text("inputName");
+        if (!IsPlainFileName(inputName))
+        {
+            throw CborTree.Bad("result.inputName must be a file name of 1 to 255 printable characters, without a folder");
+        }
+
+        return new ConfidentialResultRequest { KeyId = keyId, InputName = inputName, Annotate = r.OptionalBool("annotate") };
+    }
+
+    /// <summary>Whether <paramref name="keyId"/> is a KMS key id, key ARN, alias name or alias ARN.</summary>
+    public static bool IsKmsKeyId(string keyId) => keyId.Length <= 2048 && KmsKeyIdPattern().IsMatch(keyId) && !keyId.Contains("alias/aws/", StringComparison.Ordinal);
+
+    /// <summary>Whether <paramref name="keyId"/> is a key ARN: the only form that names one key in one account for everyone.</summary>
+    public static bool IsKmsKeyArn(string keyId) => keyId.Length <= 2048 && KmsKeyArnPattern().IsMatch(keyId);
+
+    private static bool IsPlainFileName(string name) =>
+        name.Length is >= 1 and <= 255 && name is not ("." or "..") && !name.Any(c => char.IsControl(c) || c is '/' or '\\');
+
+    [GeneratedRegex(@"^((mrk-[0-9a-f]{32}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})|arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:(key/(mrk-[0-9a-f]{32}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})|alias/[A-Za-z0-9/_-]{1,250})|alias/[A-Za-z0-9/_-]{1,250})\z", RegexOptions.CultureInvariant)]
+    private static partial Regex KmsKeyIdPattern();
+
+    [GeneratedRegex(@"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/(mrk-[0-9a-f]{32}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\z", RegexOptions.CultureInvariant)]
+    private static partial Regex KmsKeyArnPattern();
 
     private static void CheckVersion(CborFields fields)
     {

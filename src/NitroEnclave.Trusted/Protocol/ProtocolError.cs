@@ -42,6 +42,12 @@ public static class ProtocolErrorCodes
     /// <summary>The server cannot do this (no KMS configured, no security module).</summary>
     public const string Unavailable = "Unavailable";
 
+    /// <summary>
+    /// The input's encryption context pins a result key (nitroenclave:result-key) and the request asked for an open
+    /// result, or for a confidential one under another key: the data owner decided, the enclave refuses.
+    /// </summary>
+    public const string ConfidentialResultRequired = "ConfidentialResultRequired";
+
     /// <summary>An unexpected failure inside the server; details are in its log, not in the reply.</summary>
     public const string Internal = "Internal";
 }
@@ -61,7 +67,7 @@ public sealed class EnclaveProtocolException : NitroEnclaveException
     private static ErrorKind KindOf(string code) => code switch
     {
         ProtocolErrorCodes.BadRequest or ProtocolErrorCodes.UnsupportedVersion or ProtocolErrorCodes.PayloadTooLarge => ErrorKind.InvalidArgument,
-        ProtocolErrorCodes.KmsAccessDenied => ErrorKind.PermissionDenied,
+        ProtocolErrorCodes.KmsAccessDenied or ProtocolErrorCodes.ConfidentialResultRequired => ErrorKind.PermissionDenied,
         ProtocolErrorCodes.KmsUnavailable or ProtocolErrorCodes.Busy or ProtocolErrorCodes.Unavailable => ErrorKind.ResourceUnavailable,
         ProtocolErrorCodes.DecryptFailed or ProtocolErrorCodes.UnsupportedImage => ErrorKind.InvalidData,
         ProtocolErrorCodes.Timeout => ErrorKind.OperationTimeout,

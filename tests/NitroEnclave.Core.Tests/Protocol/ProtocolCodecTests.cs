@@ -307,6 +307,101 @@ public sealed class ProtocolCodecTests
         Assert.Contains($"unknown field '{field}'", error.Message, StringComparison.Ordinal);
     }
 
+    private static DetectRequest SampleConfidentialDetect() => new()
+    {
+        EncryptedFile = [1, 2, 3, 4, 5],
+        Credentials = new AwsCallerCredentials { AccessKeyId = "AKIDEXAMPLE", SecretAccessKey = "wJalrXUtnFEMI/K7MDENG", Region = "eu-west-1" },
+        Result = new ConfidentialResultRequest { KeyId = "arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab", InputName = "air-show.jpg.enc", Annotate = true },
+    };
+
+    [Theory]
+    [InlineData("1234abcd-12ab-34cd-56ef-1234567890ab")]
+    [InlineData("mrk-1234abcd12ab34cd56ef1234567890ab")]
+    [InlineData("arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab")]
+    [InlineData("arn:aws-cn:kms:cn-north-1:111122223333:key/mrk-1234abcd12ab34cd56ef1234567890ab")]
+    [InlineData("alias/detection-results")]
+    [InlineData("arn:aws:kms:eu-west-1:111122223333:alias/detection-results")]
+    public void A_confidential_request_round_trips_with_every_form_of_key_id(string keyId)
+    {
+        var sent = SampleConfidentialDetect();
+        sent = new DetectRequest { EncryptedFile = sent.EncryptedFile, Credentials = sent.Credentials, Result = new ConfidentialResultRequest { KeyId = keyId, InputName = "a.jpg.enc", Annotate = true } };
+
+        var decoded = (DetectRequest)ProtocolCodec.DecodeRequest(ProtocolCodec.EncodeRequest(sent));
+
+        Assert.Equal((keyId, "a.jpg.enc", true), (decoded.Result!.KeyId, decoded.Result.InputName, decoded.Result.Annotate));
+    }
+
+    [Theory]
+    [InlineData("publicKey")]
+    [InlineData("recipient")]
+    [InlineData("plaintextFallback")]
+    public void The_result_map_refuses_fields_it_does_not_know(string field)
+    {
+        var request = CborTree.ReadMap(ProtocolCodec.EncodeRequest(SampleConfidentialDetect()));
+        ((Dictionary<string, object?>)request["result"]!)[field] = true;
+
+        var error = Assert.Throws<EnclaveProtocolException>(() => ProtocolCodec.DecodeRequest(EncodeTree(request)));
+
+        Assert.Equal(ProtocolErrorCodes.BadRequest, error.Code);
+        Assert.Contains($"unknown field '{field}'", error.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("keyId", null)]
+    [InlineData("keyId", 42L)]
+    [InlineData("inputName", null)]
+    [InlineData("annotate", "yes")]
+    public void A_result_map_with_a_missing_or_mistyped_field_is_BadRequest(string field, object? value)
+    {
+        var request = CborTree.ReadMap(ProtocolCodec.EncodeRequest(SampleConfidentialDetect()));
+        var result = (Dictionary<string, object?>)request["result"]!;
+        if (value is null)
+        {
+            result.Remove(field);
+        }
+        else
+        {
+            result[field] = value;
+        }
+
+        Assert.Equal(ProtocolErrorCodes.BadRequest, Assert.Throws<EnclaveProtocolException>(() => ProtocolCodec.DecodeRequest(EncodeTree(request))).Code);
+    }
+
+    [Fact]
+    public void A_confidential_answer_carrying_objects_is_refused_by_the_client()
+    {
+        var open = ProtocolCodec.EncodeDetectResponse(new DetectResponse
+        {
+            Objects = [new DetectedObject("airplane", 5, 0.9, new BoundingBox(0, 0, 1, 1), new BoundingBox(0, 0, 10, 10))],
+            ImageWidth = 10,
+            ImageHeight = 10,
+            Model = "m",
+            Timings = new Dictionary<string, double>(),
+        });
+
+        Assert.Equal(ProtocolErrorCodes.BadRequest, Assert.Throws<EnclaveProtocolException>(() => ProtocolCodec.DecodeConfidentialDetectResponse(open)).Code);
+    }
+
+    [Fact]
+    public void A_confidential_answer_round_trips_without_objects_or_image_size()
+    {
+        var encoded = ProtocolCodec.EncodeConfidentialDetectResponse(new ConfidentialDetectResponse
+        {
+            Model = "m",
+            EncryptedResult = [1, 2, 3],
+            EncryptedAnnotatedImage = [4, 5],
+            Timings = new Dictionary<string, double> { ["encrypt"] = 1.5, ["total"] = 9 },
+        });
+
+        var decoded = ProtocolCodec.DecodeConfidentialDetectResponse(encoded);
+        var fields = CborTree.ReadMap(encoded);
+
+        Assert.Equal((byte[])[1, 2, 3], decoded.EncryptedResult);
+        Assert.Equal((byte[])[4, 5], decoded.EncryptedAnnotatedImage);
+        Assert.Equal(1.5, decoded.Timings["encrypt"]);
+        Assert.Equal(["annotatedImage", "model", "result", "timings"], ((Dictionary<string, object?>)fields["result"]!).Keys.Order(StringComparer.Ordinal));
+    }
+
     [Fact]
     public void Another_version_is_UnsupportedVersion()
     {
@@ -342,7 +437,7 @@ public sealed class ProtocolCodecTests
     public void Thousands_of_mutated_requests_give_a_request_or_a_protocol_error_and_nothing_else()
     {
         var random = new Random(20261123);
-        var seeds = new[] { ProtocolCodec.EncodeRequest(SampleDetect()), ProtocolCodec.EncodeRequest(new AttestRequest { Nonce = [1, 2, 3] }), ProtocolCodec.EncodeRequest(new DescribeRequest()) };
+        var seeds = new[] { ProtocolCodec.EncodeRequest(SampleDetect()), ProtocolCodec.EncodeRequest(SampleConfidentialDetect()), ProtocolCodec.EncodeRequest(new AttestRequest { Nonce = [1, 2, 3] }), ProtocolCodec.EncodeRequest(new DescribeRequest()) };
         for (var i = 0; i < 5000; i++)
         {
             var bytes = (byte[])seeds[i % seeds.Length].Clone();
@@ -407,6 +502,9 @@ public sealed class ProtocolCodecTests
                     break;
                 case double number:
                     w.WriteDouble(number);
+                    break;
+                case bool flag:
+                    w.WriteBoolean(flag);
                     break;
             }
         }

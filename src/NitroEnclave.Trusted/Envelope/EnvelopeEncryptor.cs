@@ -49,7 +49,7 @@ public sealed class EnvelopeEncryptResult
 }
 
 /// <summary>
-/// Writes AWS Encryption SDK messages, format version 2 with a committing suite, framed, one encrypted data key,
+/// Writes AWS Encryption SDK messages (in the trusted code base: the enclave encrypts confidential results with it), format version 2 with a committing suite, framed, one encrypted data key,
 /// streaming with memory bounded by two frames (client-apis/encrypt.md).
 /// </summary>
 public static class EnvelopeEncryptor
@@ -60,7 +60,7 @@ public static class EnvelopeEncryptor
     public static async Task<EnvelopeEncryptResult> EncryptAsync(
         Stream plaintext,
         Stream output,
-        IDataKeyProvider provider,
+        IDataKeyGenerator provider,
         EnvelopeEncryptOptions options,
         CancellationToken cancellationToken = default)
     {
