@@ -7,8 +7,9 @@ The whole NitroEnclave flow on this machine, in the local simulation: no AWS acc
 Starts the simulation (a local KMS that enforces attestation conditions, the enclave server with a simulated security
 module, and two principals: the data owner and the parent instance), and runs each step as the principal who would run
 it in real life: the data owner locks the key to the simulated enclave's PCRs and encrypts the sample image; the parent
-runs object detection inside the enclave; the data owner writes the annotated image; and the parent's own decrypt and
-its attempt to change the key policy are denied.
+runs object detection inside the enclave; the data owner writes the annotated image; the parent's own decrypt and its
+attempt to change the key policy are denied. It ends in the confidential mode: the enclave encrypts its result to the
+result key, so the parent sees only that a result exists, and the data owner reads the five airplanes.
 Uses only the module's cmdlets, PowerShell's core ones and .NET (no Join-Path or Format-Table, which the hosted engine
 lacks), so it runs in pwsh or in the hosted engine (quickstart.sh).
 
@@ -68,6 +69,23 @@ try {
         if ($_.FullyQualifiedErrorId -notlike 'KmsAccessDenied*') { throw }
         "Policy change denied, as it must be: $($_.Exception.Message)"
     }
+
+    '== 7. Confidential mode: the enclave encrypts its result to the result key, which only the data owner may decrypt'
+    $confidential = Invoke-EnclaveDetection -LiteralPath $encrypted -ResultKeyId $simulation.ResultKeyAlias -ResultPath $OutputDirectory
+    'What the parent sees: that a result exists, and where'
+    $confidential | Out-Host
+    try {
+        $confidential | Unprotect-EnclaveDetectionResult -ErrorAction Stop
+        throw 'The parent could read the confidential result: the result key policy does not protect it.'
+    }
+    catch [System.Management.Automation.RuntimeException] {
+        if ($_.FullyQualifiedErrorId -notlike 'KmsAccessDenied*') { throw }
+        "The parent's decrypt of the result is denied, as it must be: $($_.Exception.Message)"
+    }
+    'What the data owner reads:'
+    $owned = $confidential | Unprotect-EnclaveDetectionResult -Credential $dataOwner
+    $owned | Out-Host
+    $owned.Objects | Out-Host
 }
 finally {
     Stop-EnclaveSimulation

@@ -97,6 +97,36 @@ Describe 'The parent and the data owner in the simulation' {
             Should -Throw -ErrorId 'KmsAccessDenied*'
     }
 
+    It 'creates the result key with its alias, pinned: only the attested enclave makes its data keys, only the data owner decrypts' {
+        $simulation.ResultKeyAlias | Should -Be 'alias/nitroenclave-simulation-results'
+        $policy = Get-KmsEnclavePolicy -KeyId $simulation.ResultKeyAlias -Credential $dataOwner
+        $policy.KeyArn | Should -Be $simulation.ResultKeyArn
+        $policy.KeyArn | Should -Not -Be $simulation.KeyArn
+        $policy.Policy | Should -Not -Match ':root"'
+        $statements = ($policy.Policy | ConvertFrom-Json).Statement
+        ($statements | Where-Object Sid -eq 'NitroEnclaveResultAllowAttestedGenerateDataKey').Principal.AWS | Should -Be $simulation.ParentArn
+        ($statements | Where-Object Sid -eq 'NitroEnclaveResultAllowDataOwners').Principal.AWS | Should -Be $simulation.DataOwnerArn
+        $policy.Conditions | Where-Object { $_.Effect -eq 'Allow' -and $_.ConditionKey -eq 'kms:RecipientAttestation:PCR0' } |
+            ForEach-Object Values | Should -Be $simulation.Pcrs.PCR0
+    }
+
+    It 'confidential mode: the parent sees only that a result exists; its Unprotect is denied; the data owner reads the five airplanes' {
+        $results = New-Item -ItemType Directory -Path (Join-Path $TestDrive 'results')
+        $confidential = Invoke-EnclaveDetection -LiteralPath $encrypted -ResultKeyId $simulation.ResultKeyAlias -ResultPath $results
+        $confidential.ResultPath | Should -Be (Join-Path $results 'owner.result.enc')
+        $confidential.PSObject.Properties.Name | Should -Not -Contain 'Objects'
+        { $confidential | Unprotect-EnclaveDetectionResult -ErrorAction Stop } | Should -Throw -ErrorId 'KmsAccessDenied*'
+        $owned = $confidential | Unprotect-EnclaveDetectionResult -Credential $dataOwner
+        @($owned.Objects | Where-Object Label -eq 'airplane') | Should -HaveCount 5
+    }
+
+    It 'the parent cannot change the result key''s policy to admit itself' {
+        $before = (Get-KmsEnclavePolicy -KeyId $simulation.ResultKeyAlias -Credential $dataOwner).Policy
+        { Get-EnclavePcr -Simulation | Set-KmsEnclavePolicy -KeyId $simulation.ResultKeyAlias -ResultKey -DataOwner $simulation.ParentArn -Principal $simulation.ParentArn -Force -ErrorAction Stop } |
+            Should -Throw -ErrorId 'KmsAccessDenied*'
+        (Get-KmsEnclavePolicy -KeyId $simulation.ResultKeyAlias -Credential $dataOwner).Policy | Should -Be $before
+    }
+
     It 'DataOwnerCredential never prints its secret' {
         $secret = $dataOwner.GetCredentials().SecretKey
         $secret.Length | Should -Be 40

@@ -52,7 +52,7 @@ public sealed class EnclaveSimulation : IDisposable
     private readonly IReadOnlyList<ReadyProcess> _enclaves;
 
     private EnclaveSimulation(ReadyProcess kms, IReadOnlyList<ReadyProcess> enclaves, EnclaveSimulationOptions options, string imagePath, EnclaveMeasurements pcrs,
-        SimulationPrincipals principals, string keyArn, string rootCertificatePath, string kmsLog)
+        SimulationPrincipals principals, string keyArn, string resultKeyArn, string rootCertificatePath, string kmsLog)
     {
         _kms = kms;
         _enclaves = enclaves;
@@ -69,6 +69,8 @@ public sealed class EnclaveSimulation : IDisposable
         Pcrs = pcrs;
         KeyArn = keyArn;
         KeyAlias = options.KeyAlias;
+        ResultKeyArn = resultKeyArn;
+        ResultKeyAlias = ResultKeyAliasFor(options.KeyAlias);
         DebugMode = options.DebugMode;
         DataPath = options.DataPath;
         RootCertificatePath = rootCertificatePath;
@@ -87,6 +89,14 @@ public sealed class EnclaveSimulation : IDisposable
     public string KeyAlias { get; }
 
     public string KeyArn { get; }
+
+    /// <summary>
+    /// The key of confidential results (Invoke-EnclaveDetection -ResultKeyId): only the attested enclave may make
+    /// data keys under it, only the data owner may decrypt. Its alias is the input key's with "-results".
+    /// </summary>
+    public string ResultKeyAlias { get; }
+
+    public string ResultKeyArn { get; }
 
     public string Region { get; }
 
@@ -209,6 +219,10 @@ public sealed class EnclaveSimulation : IDisposable
         try
         {
             var imagePath = options.ImagePath ?? SimulatedImage(options, cancellationToken);
+            // A debug-mode enclave reports all-zero PCRs, which no policy can pin (every debug enclave reports them):
+            // the keys are pinned to the image's own measurements, so KMS refuses the debug enclave, as AWS does.
+            // Read now, as the enclave servers read the image, before another module's simulation may replace it.
+            var imageMeasurements = options.DebugMode ? EnclaveImageReader.Read(imagePath, cancellationToken).Measurements : null;
             for (var index = 0; index < Math.Max(1, options.EnclaveCount); index++)
             {
                 // The first server keeps the names it always had; the others are numbered from 2.
@@ -222,11 +236,9 @@ public sealed class EnclaveSimulation : IDisposable
                 LocalKmsProcess.EnsurePrincipal(kmsServer, kmsData, ParentArnIn(account)));
             var ready = enclaves[0].Ready.GetProperty("pcrs");
             var pcrs = new EnclaveMeasurements(imagePath, ready.GetProperty("PCR0").GetString()!, ready.GetProperty("PCR1").GetString()!, ready.GetProperty("PCR2").GetString()!, null, null);
-            // A debug-mode enclave reports all-zero PCRs, which no policy can pin (every debug enclave reports them):
-            // the key is pinned to the image's own measurements, so KMS refuses the debug enclave, as AWS does.
-            var pinned = options.DebugMode ? EnclaveImageReader.Read(imagePath, cancellationToken).Measurements : pcrs;
-            var keyArn = EnsureKey(kms, options, principals, pinned, cancellationToken);
-            return new EnclaveSimulation(kms, enclaves, options, imagePath, pcrs, principals, keyArn, rootCertificate, kmsLog);
+            var pinned = imageMeasurements ?? pcrs;
+            var (keyArn, resultKeyArn) = EnsureKeys(kms, options, principals, pinned, cancellationToken);
+            return new EnclaveSimulation(kms, enclaves, options, imagePath, pcrs, principals, keyArn, resultKeyArn, rootCertificate, kmsLog);
         }
         catch
         {
@@ -299,47 +311,66 @@ public sealed class EnclaveSimulation : IDisposable
     public static string ParentArnIn(string accountId) => $"arn:aws:iam::{accountId}:role/parent-instance";
 
     /// <summary>
-    /// The key policy the simulation gives its key on every start. It names both principals explicitly: the default
-    /// policy's account root would match every principal of the account, the parent included, and so let the parent
-    /// rewrite the policy that denies it. The data owner may do everything (Decrypt too, were it not for the pinned
-    /// Deny statements, which apply to everyone without the enclave's attestation); the parent may read the key and
-    /// its policy and encrypt inputs. The key is then pinned to <paramref name="pinned"/> with the parent as the
-    /// principal of the attested calls, since the enclave signs them with the parent's credentials.
+    /// The input key's policy, given on every start. It names both principals explicitly: the default policy's
+    /// account root would match every principal of the account, the parent included, and so let the parent rewrite
+    /// the policy that denies it. The data owner may do everything (Decrypt too, were it not for the pinned Deny
+    /// statements, which apply to everyone without the enclave's attestation); the parent may read the key and its
+    /// policy and encrypt inputs. The key is pinned to <paramref name="pinned"/> with the parent as the principal of
+    /// the attested calls, since the enclave signs them with the parent's credentials.
     /// </summary>
     public static string KeyPolicyText(string dataOwnerArn, string parentArn, EnclaveMeasurements pinned)
     {
         ArgumentNullException.ThrowIfNull(pinned);
-        var text = $$"""
-            {
-              "Version": "2012-10-17",
-              "Id": "nitroenclave-simulation",
-              "Statement": [
-                {
-                  "Sid": "DataOwnerAdministersTheKey",
-                  "Effect": "Allow",
-                  "Principal": { "AWS": "{{dataOwnerArn}}" },
-                  "Action": "kms:*",
-                  "Resource": "*"
-                },
-                {
-                  "Sid": "ParentEncryptsInputs",
-                  "Effect": "Allow",
-                  "Principal": { "AWS": "{{parentArn}}" },
-                  "Action": [ "kms:DescribeKey", "kms:GetKeyPolicy", "kms:Encrypt", "kms:GenerateDataKey" ],
-                  "Resource": "*"
-                }
-              ]
-            }
-            """;
-        var settings = new EnclavePolicySettings(PinnedMeasurements.Create(pinned.PCR0, pinned.PCR1, pinned.PCR2, pinned.PCR8), [parentArn]);
-        return EnclavePolicyEditor.Apply(text, settings).PolicyText;
+        var settings = new EnclavePolicySettings(Measurements(pinned), [parentArn]);
+        return EnclavePolicyEditor.Apply(BasePolicy(dataOwnerArn, parentArn, "ParentEncryptsInputs", ["kms:DescribeKey", "kms:GetKeyPolicy", "kms:Encrypt", "kms:GenerateDataKey"]), settings).PolicyText;
     }
 
     /// <summary>
-    /// The alias's key, created by the data owner when the alias does not exist yet; either way the data owner then
-    /// gives it the simulation's policy (<see cref="KeyPolicyText"/>), pinned to this start's image.
+    /// The result key's policy, given on every start: the result key's statements of Set-KmsEnclavePolicy -ResultKey
+    /// (only the attested enclave, with the parent's credentials, may GenerateDataKey; only the data owner may
+    /// Decrypt) over the same two explicit principals, the parent reading only the key and its policy.
     /// </summary>
-    private static string EnsureKey(ReadyProcess kms, EnclaveSimulationOptions options, SimulationPrincipals principals, EnclaveMeasurements pinned, CancellationToken cancellationToken)
+    public static string ResultKeyPolicyText(string dataOwnerArn, string parentArn, EnclaveMeasurements pinned)
+    {
+        ArgumentNullException.ThrowIfNull(pinned);
+        var settings = EnclavePolicySettings.ForResultKey(Measurements(pinned), [parentArn], [dataOwnerArn]);
+        return EnclavePolicyEditor.Apply(BasePolicy(dataOwnerArn, parentArn, "ParentReadsTheKey", ["kms:DescribeKey", "kms:GetKeyPolicy"]), settings).PolicyText;
+    }
+
+    /// <summary>The alias of the result key that goes with an input key's alias.</summary>
+    public static string ResultKeyAliasFor(string keyAlias) => keyAlias + "-results";
+
+    private static PinnedMeasurements Measurements(EnclaveMeasurements pinned) => PinnedMeasurements.Create(pinned.PCR0, pinned.PCR1, pinned.PCR2, pinned.PCR8);
+
+    private static string BasePolicy(string dataOwnerArn, string parentArn, string parentSid, IEnumerable<string> parentActions) =>
+        $$"""
+        {
+          "Version": "2012-10-17",
+          "Id": "nitroenclave-simulation",
+          "Statement": [
+            {
+              "Sid": "DataOwnerAdministersTheKey",
+              "Effect": "Allow",
+              "Principal": { "AWS": "{{dataOwnerArn}}" },
+              "Action": "kms:*",
+              "Resource": "*"
+            },
+            {
+              "Sid": "{{parentSid}}",
+              "Effect": "Allow",
+              "Principal": { "AWS": "{{parentArn}}" },
+              "Action": [ {{string.Join(", ", parentActions.Select(a => $"\"{a}\""))}} ],
+              "Resource": "*"
+            }
+          ]
+        }
+        """;
+
+    /// <summary>
+    /// The input key and the result key, each created by the data owner when its alias does not exist yet; either way
+    /// the data owner then gives it the simulation's policy, pinned to this start's image.
+    /// </summary>
+    private static (string KeyArn, string ResultKeyArn) EnsureKeys(ReadyProcess kms, EnclaveSimulationOptions options, SimulationPrincipals principals, EnclaveMeasurements pinned, CancellationToken cancellationToken)
     {
         var ready = kms.Ready;
         var owner = principals.DataOwner.Credential.GetCredentials();
@@ -350,22 +381,29 @@ public sealed class EnclaveSimulation : IDisposable
             Region = ready.GetProperty(nameof(Region)).GetString(),
             EndpointUrl = ready.GetProperty("Endpoint").GetString(),
         });
-        var policy = KeyPolicyText(principals.DataOwner.Arn, principals.Parent.Arn, pinned);
+        var (dataOwner, parent) = (principals.DataOwner.Arn, principals.Parent.Arn);
+        return (
+            EnsureKey(client, options.KeyAlias, "NitroEnclave simulation key", KeyPolicyText(dataOwner, parent, pinned), dataOwner, cancellationToken),
+            EnsureKey(client, ResultKeyAliasFor(options.KeyAlias), "NitroEnclave simulation result key", ResultKeyPolicyText(dataOwner, parent, pinned), dataOwner, cancellationToken));
+    }
+
+    private static string EnsureKey(AmazonKeyManagementServiceClient client, string alias, string description, string policy, string dataOwnerArn, CancellationToken cancellationToken)
+    {
         try
         {
             string keyArn;
             try
             {
-                keyArn = client.DescribeKeyAsync(new DescribeKeyRequest { KeyId = options.KeyAlias }, cancellationToken).GetAwaiter().GetResult().KeyMetadata.Arn;
+                keyArn = client.DescribeKeyAsync(new DescribeKeyRequest { KeyId = alias }, cancellationToken).GetAwaiter().GetResult().KeyMetadata.Arn;
             }
             catch (NotFoundException)
             {
                 var created = client.CreateKeyAsync(new CreateKeyRequest
                 {
-                    Description = "NitroEnclave simulation key " + DateTimeOffset.UtcNow.ToString("u", CultureInfo.InvariantCulture),
+                    Description = description + " " + DateTimeOffset.UtcNow.ToString("u", CultureInfo.InvariantCulture),
                     Policy = policy,
                 }, cancellationToken).GetAwaiter().GetResult();
-                client.CreateAliasAsync(new CreateAliasRequest { AliasName = options.KeyAlias, TargetKeyId = created.KeyMetadata.KeyId }, cancellationToken).GetAwaiter().GetResult();
+                client.CreateAliasAsync(new CreateAliasRequest { AliasName = alias, TargetKeyId = created.KeyMetadata.KeyId }, cancellationToken).GetAwaiter().GetResult();
                 return created.KeyMetadata.Arn;
             }
 
@@ -375,7 +413,7 @@ public sealed class EnclaveSimulation : IDisposable
         catch (AmazonKeyManagementServiceException ex)
         {
             throw new NitroEnclaveException("SimulationKeyFailed", ErrorKind.InvalidOperation,
-                $"The local KMS refused the data owner {principals.DataOwner.Arn} setting up the simulation key {options.KeyAlias}: {ex.ErrorCode}. A key whose policy was changed to exclude the data owner cannot be reset; use another -KeyAlias or -DataPath.", ex);
+                $"The local KMS refused the data owner {dataOwnerArn} setting up the simulation key {alias}: {ex.ErrorCode}. A key whose policy was changed to exclude the data owner cannot be reset; use another -KeyAlias or -DataPath.", ex);
         }
     }
 

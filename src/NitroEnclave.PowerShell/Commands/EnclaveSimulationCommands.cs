@@ -165,7 +165,7 @@ public sealed class StartEnclaveSimulationCommand : NitroEnclaveCmdlet
     private static Dictionary<string, object> SessionDefaults(EnclaveSimulation simulation)
     {
         var set = new Dictionary<string, object>(StringComparer.OrdinalIgnoreCase);
-        foreach (var cmdlet in new[] { "Protect-EnclaveFile", "Unprotect-EnclaveFile", "Set-KmsEnclavePolicy", "Get-KmsEnclavePolicy", "Invoke-EnclaveDetection" })
+        foreach (var cmdlet in new[] { "Protect-EnclaveFile", "Unprotect-EnclaveFile", "Set-KmsEnclavePolicy", "Get-KmsEnclavePolicy", "Invoke-EnclaveDetection", "Unprotect-EnclaveDetectionResult" })
         {
             // The parent's credentials object, not the secret: $PSDefaultParameterValues prints what it holds. The
             // data owner acts with an explicit -Credential $simulation.DataOwnerCredential.
