@@ -121,7 +121,8 @@ Describe 'Argument completers' {
     }
 
     It '-KeyId completes the aliases KMS lists with the session''s credentials (the simulation''s defaults)' {
-        (Get-Completion 'Protect-EnclaveFile -KeyId alias/nitro').CompletionText | Should -Be $simulation.KeyAlias
+        (Get-Completion 'Protect-EnclaveFile -KeyId alias/nitro').CompletionText | Should -Be @($simulation.KeyAlias, $simulation.ResultKeyAlias)
+        (Get-Completion 'Invoke-EnclaveDetection -ResultKeyId alias/nitroenclave-simulation-').CompletionText | Should -Be $simulation.ResultKeyAlias
         $policy = Get-Completion 'Get-KmsEnclavePolicy -KeyId ALIAS/'
         $policy.CompletionText | Should -Contain $simulation.KeyAlias
         ($policy | Where-Object CompletionText -eq $simulation.KeyAlias).ToolTip | Should -Match ([regex]::Escape(($simulation.KeyArn -split '/')[-1]))

@@ -274,7 +274,7 @@ Describe 'The simulation: files, detection and attestation' {
 
     It 'Start-EnclaveSimulation shows key ARN, principals, PCRs, root certificate and logs whole at <_> columns' -ForEach 80, 120 {
         $text = Show-View $simulation -Width $_
-        Assert-ShownWhole $text $simulation.DataOwnerArn, $simulation.ParentArn
+        Assert-ShownWhole $text $simulation.DataOwnerArn, $simulation.ParentArn, $simulation.ResultKeyAlias, $simulation.ResultKeyArn
         Assert-ShownWhole $text $simulation.KeyArn, $simulation.Pcrs.PCR0, $simulation.Pcrs.PCR1, $simulation.Pcrs.PCR2, $simulation.RootCertificatePath
         Assert-ShownWhole $text $simulation.LogFiles
         if ($_ -ge 120) { Assert-ShownOnOneLine $text $simulation.KeyArn, $simulation.Pcrs.PCR0 }
