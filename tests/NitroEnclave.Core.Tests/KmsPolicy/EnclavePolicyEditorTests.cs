@@ -290,4 +290,43 @@ public sealed class EnclavePolicyEditorTests
         Assert.Equal(["x", "y"], condition.Values);
         Assert.False(condition.IsProjectStatement);
     }
+
+    [Fact]
+    public void A_result_key_lets_the_enclave_only_generate_and_the_data_owners_only_decrypt()
+    {
+        const string owner = "arn:aws:iam::111122223333:role/DataOwner";
+        const string auditor = "arn:aws:iam::111122223333:user/auditor";
+        var settings = EnclavePolicySettings.ForResultKey(PinnedMeasurements.Create(A, B, null, null), [EnclaveRole], [owner, auditor]);
+
+        var edit = EnclavePolicyEditor.Apply(Data("kms-default.json"), settings);
+
+        using var document = JsonDocument.Parse(edit.PolicyText);
+        var statements = document.RootElement.GetProperty("Statement").EnumerateArray().ToDictionary(s => s.GetProperty("Sid").GetString()!);
+        var allow = statements[EnclavePolicyStatements.ResultAllowSid];
+        Assert.Equal("kms:GenerateDataKey", Assert.Single(allow.GetProperty("Action").EnumerateArray()).GetString());
+        Assert.Equal(A, allow.GetProperty("Condition").GetProperty("StringEqualsIgnoreCase").GetProperty("kms:RecipientAttestation:PCR0").GetString());
+        foreach (var measurement in new[] { "ImageSha384", "PCR0", "PCR1" })
+        {
+            var deny = statements[EnclavePolicyStatements.ResultDenySidPrefix + measurement];
+            Assert.Equal(["kms:Encrypt", "kms:GenerateDataKey*", "kms:ReEncrypt*"], deny.GetProperty("Action").EnumerateArray().Select(a => a.GetString()));
+            Assert.Equal("*", deny.GetProperty("Principal").GetString());
+        }
+
+        Assert.False(statements[EnclavePolicyStatements.ResultOwnerSid].TryGetProperty("Condition", out _));
+        var others = statements[EnclavePolicyStatements.ResultDenyDecryptSid];
+        Assert.Equal([owner, auditor], others.GetProperty("Condition").GetProperty("StringNotEquals").GetProperty("aws:PrincipalArn").EnumerateArray().Select(v => v.GetString()));
+        Assert.DoesNotContain(statements.Keys, sid => sid == EnclavePolicyStatements.AllowSid || sid.StartsWith(EnclavePolicyStatements.DenySidPrefix, StringComparison.Ordinal));
+        Assert.Equal(EnclavePolicyChange.NoChange, EnclavePolicyEditor.Apply(edit.PolicyText, settings).Change);
+        Assert.DoesNotContain(EnclavePolicyEditor.Remove(edit.PolicyText).PolicyText, "NitroEnclaveResult", StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("111122223333")]
+    [InlineData("arn:aws:sts::111122223333:assumed-role/DataOwner/session")]
+    public void A_result_key_needs_data_owners_named_as_aws_PrincipalArn_names_them(string owner)
+    {
+        var error = Assert.Throws<NitroEnclaveException>(() => EnclavePolicySettings.ForResultKey(PinnedMeasurements.Create(A, null, null, null), [], [owner]));
+
+        Assert.Equal(KeyPolicyErrors.PrincipalInvalid, error.ErrorId);
+    }
 }
