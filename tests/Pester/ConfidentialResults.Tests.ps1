@@ -72,7 +72,7 @@ Describe 'Invoke-EnclaveDetection -ResultKeyId' {
         foreach ($detection in 'Objects', 'ImageWidth', 'ImageHeight') { $names | Should -Not -Contain $detection }
         $shown = ($parentView | Format-Table | Out-String) + ($parentView | Format-List | Out-String) + ($parentView | Format-List * | Out-String) + "$parentView"
         $shown | Should -Match 'air-show\.jpg\.result\.enc'
-        $shown | Should -Not -Match 'airplane|3994|3235'
+        $shown.Replace("$TestDrive", '') | Should -Not -Match 'airplane|3994|3235'
         [System.Text.Encoding]::Latin1.GetString([System.IO.File]::ReadAllBytes($parentView.ResultPath)) | Should -Not -Match 'airplane'
     }
 
@@ -91,6 +91,34 @@ Describe 'Invoke-EnclaveDetection -ResultKeyId' {
         $problems[0].FullyQualifiedErrorId | Should -BeLike 'EnclaveKmsAccessDenied*'
         (Get-FileHash $written.ResultPath).Hash | Should -Be $before
         (Get-ChildItem -Force $folder).Name | Should -Be @('air-show.jpg.result.enc')
+    }
+
+    It 'refuses to write two inputs of the same name to one -ResultPath' {
+        $second = New-Item -ItemType Directory -Path (Join-Path $TestDrive 'second')
+        Copy-Item $encrypted $second
+        $folder = New-Item -ItemType Directory -Path (Join-Path $TestDrive 'shared-results')
+
+        $written = Invoke-EnclaveDetection -LiteralPath $encrypted, (Join-Path $second 'air-show.jpg.enc') -ResultKeyId $resultKey -ResultPath $folder -ErrorVariable problems -ErrorAction SilentlyContinue
+
+        @($written).Count | Should -Be 1
+        $problems[0].FullyQualifiedErrorId | Should -BeLike 'DestinationConflict*'
+        (Get-ChildItem -Force $folder).Name | Should -Be @('air-show.jpg.result.enc')
+    }
+
+    It 'follows the data owner''s pin: an input that names its result key gets no open result and no other key' {
+        $pinnedFolder = New-Item -ItemType Directory -Path (Join-Path $TestDrive 'pinned')
+        $pinnedPlain = Join-Path $pinnedFolder 'air-show.jpg'
+        Copy-Item $plain $pinnedPlain
+        $pinned = (Protect-EnclaveFile -LiteralPath $pinnedPlain -EncryptionContext @{ 'nitroenclave:result-key' = $resultKey }).Destination
+        $parentsOwnKey = (Invoke-TestKms -Kms $kms -Operation CreateKey).Body.KeyMetadata.Arn
+
+        Invoke-EnclaveDetection -LiteralPath $pinned -ErrorVariable open -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
+        Invoke-EnclaveDetection -LiteralPath $pinned -ResultKeyId $parentsOwnKey -ErrorVariable other -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
+        $kept = Invoke-EnclaveDetection -LiteralPath $pinned -ResultKeyId $resultKey
+
+        $open[0].FullyQualifiedErrorId | Should -BeLike 'EnclaveConfidentialResultRequired*'
+        $other[0].FullyQualifiedErrorId | Should -BeLike 'EnclaveConfidentialResultRequired*'
+        ($kept | Unprotect-EnclaveDetectionResult).Objects.Count | Should -Be 5
     }
 
     It 'refuses -Annotate and -ResultPath without -ResultKeyId, and a key id KMS would not accept' {

@@ -261,6 +261,9 @@ Describe 'The simulation: files, detection and attestation' {
         $unprotected = $protected | Unprotect-EnclaveFile -Destination (Join-Path $work 'back.jpg') -Credential $dataOwner
         Get-EnclavePcr -Simulation | Set-KmsEnclavePolicy -Principal $simulation.ParentArn -Force -Credential $dataOwner
         $detection = Invoke-EnclaveDetection -LiteralPath $protected.Destination
+        $kms = [pscustomobject]@{ Endpoint = [uri]$simulation.KmsEndpoint; Region = $simulation.Region; Credential = $simulation.Credential }
+        $resultKey = (Invoke-TestKms -Kms $kms -Operation CreateKey).Body.KeyMetadata.Arn
+        $confidential = Invoke-EnclaveDetection -LiteralPath $protected.Destination -ResultKeyId $resultKey -Annotate
         $attestation = Get-EnclaveAttestation
         # What the views summarise: each label with its count, in the order first found.
         $counts = [ordered]@{}
@@ -341,6 +344,21 @@ Describe 'The simulation: files, detection and attestation' {
         "$detection" | Should -BeExactly ('air-show.jpg.enc: {0} object{1} ({2})' -f $count, $(if ($count -eq 1) { '' } else { 's' }), $found)
         $first = $detection.Objects[0]
         "$first" | Should -BeExactly ('{0} {1} {2}' -f $first.Label, $first.Score.ToString('0.00', [cultureinfo]::InvariantCulture), $first.PixelBox)
+    }
+
+    It 'a confidential result shows its files whole and nothing of the detection at <_> columns' -ForEach 80, 120 {
+        $table = Show-View $confidential -Width $_
+        $table | Should -Match 'Image\s+Enclave ms\s+Result \(encrypted\)'
+        Assert-ShownWhole $table 'air-show.jpg', 'air-show.jpg.result.enc, air-show.jpg.annotated.jpg.enc'
+        $list = Show-View $confidential -Width $_ -As List
+        Assert-ShownWhole $list $confidential.Path, $confidential.ResultPath, $confidential.AnnotatedImagePath
+        foreach ($text in $table, $list) {
+            $text | Should -Not -Match ('{0}|{1}x{2}' -f $detection.Objects[0].Label, $detection.ImageWidth, $detection.ImageHeight)
+        }
+    }
+
+    It 'ToString: a confidential result reads as the image and its result files' {
+        "$confidential" | Should -BeExactly 'air-show.jpg: confidential result in air-show.jpg.result.enc and air-show.jpg.annotated.jpg.enc'
     }
 
     It 'Get-EnclaveAttestation shows the nonce whole and reads as size and endpoint' {

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Management.Automation;
 using NitroEnclave.Aws;
+using NitroEnclave.Envelope;
 using NitroEnclave.Protocol;
 
 namespace NitroEnclave.PowerShell.Commands;
@@ -17,6 +18,7 @@ public sealed class InvokeEnclaveDetectionCommand : AwsCmdlet
 
     private readonly Queue<(string Path, Task<object> Detection)> _pending = new();
     private string? _resultFolder;
+    private readonly HashSet<string> _resultPaths = new(StringComparer.Ordinal);
     private SemaphoreSlim? _throttle;
     private EnclaveFleet? _fleet;
     private AwsCallerCredentials? _credentials;
@@ -285,6 +287,18 @@ public sealed class InvokeEnclaveDetectionCommand : AwsCmdlet
     {
         var inputFileName = System.IO.Path.GetFileName(file);
         var imageName = ConfidentialResultFiles.ImageName(file);
+        var folder = _resultFolder ?? System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(file)) ?? ".";
+        var resultPath = System.IO.Path.Combine(folder, imageName + ConfidentialResultFiles.ResultSuffix);
+        lock (_resultPaths)
+        {
+            // Two inputs of the same name from different folders would write one result file in -ResultPath.
+            if (!_resultPaths.Add(resultPath))
+            {
+                throw new NitroEnclaveException(EnclaveFileErrors.DestinationConflict, ErrorKind.InvalidOperation,
+                    $"Another input of this command already writes its result to '{resultPath}'; send files of the same name to different -ResultPath folders.");
+            }
+        }
+
         var request = new DetectRequest
         {
             EncryptedFile = bytes,
@@ -298,8 +312,6 @@ public sealed class InvokeEnclaveDetectionCommand : AwsCmdlet
             throw new EnclaveProtocolException(ProtocolErrorCodes.BadRequest, "The enclave server answered without the annotated image it was asked for.");
         }
 
-        var folder = _resultFolder ?? System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(file)) ?? ".";
-        var resultPath = System.IO.Path.Combine(folder, imageName + ConfidentialResultFiles.ResultSuffix);
         await ConfidentialResultFiles.WriteAsync(resultPath, response.EncryptedResult, CancellationToken).ConfigureAwait(false);
         string? annotatedPath = null;
         if (response.EncryptedAnnotatedImage is { } image)
