@@ -109,8 +109,9 @@ Describe 'Invoke-EnclaveDetection -ResultKeyId' {
         $pinnedFolder = New-Item -ItemType Directory -Path (Join-Path $TestDrive 'pinned')
         $pinnedPlain = Join-Path $pinnedFolder 'air-show.jpg'
         Copy-Item $plain $pinnedPlain
-        $pinned = (Protect-EnclaveFile -LiteralPath $pinnedPlain -EncryptionContext @{ 'nitroenclave:result-key' = $resultKey }).Destination
-        $parentsOwnKey = (Invoke-TestKms -Kms $kms -Operation CreateKey).Body.KeyMetadata.Arn
+        $pinned = (Protect-EnclaveFile -LiteralPath $pinnedPlain -EncryptionContext @{ 'nitroenclave:result-key' = $resultKey } -Credential $owner).Destination
+        $parent = [pscustomobject]@{ Endpoint = [uri]$sim.KmsEndpoint; Region = $sim.Region; Credential = $sim.Credential }
+        $parentsOwnKey = (Invoke-TestKms -Kms $parent -Operation CreateKey).Body.KeyMetadata.Arn
 
         Invoke-EnclaveDetection -LiteralPath $pinned -ErrorVariable open -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
         Invoke-EnclaveDetection -LiteralPath $pinned -ResultKeyId $parentsOwnKey -ErrorVariable other -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
@@ -118,7 +119,7 @@ Describe 'Invoke-EnclaveDetection -ResultKeyId' {
 
         $open[0].FullyQualifiedErrorId | Should -BeLike 'EnclaveConfidentialResultRequired*'
         $other[0].FullyQualifiedErrorId | Should -BeLike 'EnclaveConfidentialResultRequired*'
-        ($kept | Unprotect-EnclaveDetectionResult).Objects.Count | Should -Be 5
+        ($kept | Unprotect-EnclaveDetectionResult -Credential $owner).Objects.Count | Should -Be 5
     }
 
     It 'refuses -Annotate and -ResultPath without -ResultKeyId, and a key id KMS would not accept' {

@@ -261,9 +261,7 @@ Describe 'The simulation: files, detection and attestation' {
         $unprotected = $protected | Unprotect-EnclaveFile -Destination (Join-Path $work 'back.jpg') -Credential $dataOwner
         Get-EnclavePcr -Simulation | Set-KmsEnclavePolicy -Principal $simulation.ParentArn -Force -Credential $dataOwner
         $detection = Invoke-EnclaveDetection -LiteralPath $protected.Destination
-        $kms = [pscustomobject]@{ Endpoint = [uri]$simulation.KmsEndpoint; Region = $simulation.Region; Credential = $simulation.Credential }
-        $resultKey = (Invoke-TestKms -Kms $kms -Operation CreateKey).Body.KeyMetadata.Arn
-        $confidential = Invoke-EnclaveDetection -LiteralPath $protected.Destination -ResultKeyId $resultKey -Annotate
+        $confidential = Invoke-EnclaveDetection -LiteralPath $protected.Destination -ResultKeyId $simulation.ResultKeyAlias -Annotate
         $attestation = Get-EnclaveAttestation
         # What the views summarise: each label with its count, in the order first found.
         $counts = [ordered]@{}
