@@ -43,7 +43,7 @@ BeforeAll {
     }
 
     # The simulation's result key, pinned to the simulated enclave by the data owner.
-    $resultKey = $sim.ResultKeyAlias
+    $resultKey = $sim.ResultKeyArn
     $inputs = New-Item -ItemType Directory -Path (Join-Path $TestDrive 'in')
     $plain = Join-Path $inputs 'air-show.jpg'
     Copy-Item (Join-Path $PSScriptRoot '../data/detection/air-show.jpg') $plain
