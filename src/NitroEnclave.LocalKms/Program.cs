@@ -14,8 +14,10 @@ namespace NitroEnclave.LocalKms;
 ///   add-principal --data-path DIR --arn ARN
 ///   add-role --data-path DIR --arn ROLE_ARN [--trust PRINCIPAL]... [--web-identity-subject SUB]... [--max-session-duration SECONDS]
 ///   issue-web-identity-token --data-path DIR --subject SUB [--lifetime-seconds N]
-/// serve prints one JSON ready line on stdout once it listens; add-principal prints the new credentials as JSON, add-role
-/// the role as JSON, issue-web-identity-token the token alone (so it can go straight into a token file).
+///   ensure-principal --data-path DIR --arn ARN
+/// serve prints one JSON ready line on stdout once it listens; add-principal prints the new credentials as JSON,
+/// ensure-principal the principal's existing credentials (new ones when it has none), add-role the role as JSON,
+/// issue-web-identity-token the token alone (so it can go straight into a token file).
 /// </summary>
 internal static class Program
 {
@@ -24,6 +26,7 @@ internal static class Program
                NitroEnclave.LocalKms add-principal --data-path DIR --arn ARN
                NitroEnclave.LocalKms add-role --data-path DIR --arn ROLE_ARN [--trust PRINCIPAL]... [--web-identity-subject SUB]... [--max-session-duration SECONDS]
                NitroEnclave.LocalKms issue-web-identity-token --data-path DIR --subject SUB [--lifetime-seconds N]
+               NitroEnclave.LocalKms ensure-principal --data-path DIR --arn ARN
         """;
 
     public static async Task<int> Main(string[] args)
@@ -40,7 +43,8 @@ internal static class Program
             return args[0] switch
             {
                 "serve" => await ServeAsync(options).ConfigureAwait(false),
-                "add-principal" => AddPrincipal(options),
+                "add-principal" => AddPrincipal(options, reuseExisting: false),
+                "ensure-principal" => AddPrincipal(options, reuseExisting: true),
                 "add-role" => AddRole(options),
                 "issue-web-identity-token" => IssueWebIdentityToken(options),
                 _ => throw new ArgumentException($"unknown command '{args[0]}'"),
@@ -94,10 +98,11 @@ internal static class Program
         return 0;
     }
 
-    private static int AddPrincipal(Dictionary<string, List<string>> options)
+    private static int AddPrincipal(Dictionary<string, List<string>> options, bool reuseExisting)
     {
         var principals = LocalKmsData.OpenPrincipals(Path.GetFullPath(Required(options, "--data-path")));
-        var principal = principals.Add(Required(options, "--arn"));
+        var arn = Required(options, "--arn");
+        var principal = reuseExisting ? principals.Ensure(arn) : principals.Add(arn);
         var credentials = new PrincipalCredentials { Arn = principal.Arn, AccessKeyId = principal.AccessKeyId, SecretAccessKey = principal.SecretAccessKey };
         Console.Out.WriteLine(JsonSerializer.Serialize(credentials, KmsJsonContext.Default.PrincipalCredentials));
         return 0;

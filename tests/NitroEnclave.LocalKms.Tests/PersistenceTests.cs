@@ -82,6 +82,27 @@ public sealed class PersistenceTests : IDisposable
     }
 
     [Fact]
+    public async Task Ensure_reuses_a_principal_s_key_even_one_another_process_added_and_creates_one_only_when_missing()
+    {
+        await using var host = await LocalKmsHost.StartAsync(_data.FullName);
+        const string arn = "arn:aws:iam::111122223333:role/ParentInstance";
+        var running = NitroEnclave.LocalKms.Keys.LocalKmsData.OpenPrincipals(_data.FullName);
+        var missing = running.Ensure(arn);
+        // Another process (another ensure-principal run) sees the key this one added and does not add its own.
+        var again = NitroEnclave.LocalKms.Keys.LocalKmsData.OpenPrincipals(_data.FullName).Ensure(arn);
+        Assert.Equal(missing.AccessKeyId, again.AccessKeyId);
+        Assert.Equal(missing.SecretAccessKey, again.SecretAccessKey);
+        Assert.Equal(missing.AccessKeyId, running.Ensure(arn).AccessKeyId);
+        var other = running.Ensure("arn:aws:iam::111122223333:user/data-owner");
+        Assert.NotEqual(missing.AccessKeyId, other.AccessKeyId);
+
+        using var kms = host.Client(again.AccessKeyId, again.SecretAccessKey);
+        Assert.NotNull((await kms.CreateKeyAsync(new CreateKeyRequest())).KeyMetadata.KeyId);
+        var stored = File.ReadAllText(Path.Combine(_data.FullName, "principals.json"));
+        Assert.Equal(1, System.Text.RegularExpressions.Regex.Count(stored, System.Text.RegularExpressions.Regex.Escape(arn)));
+    }
+
+    [Fact]
     public async Task A_damaged_master_key_stops_the_start_instead_of_serving_wrong_keys()
     {
         await using (var host = await LocalKmsHost.StartAsync(_data.FullName))

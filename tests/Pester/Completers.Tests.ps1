@@ -13,8 +13,9 @@ BeforeAll {
     $shortKey = '{0}...{1}' -f $accessKey.Substring(0, 4), $accessKey.Substring($accessKey.Length - 4)
     $plain = Join-Path $TestDrive 'air-show.jpg'
     Copy-Item -LiteralPath $sample -Destination $plain
-    # Encrypted while the key is not pinned yet: the parent may still decrypt it.
+    # Encrypted by the parent (the session defaults), which may encrypt inputs but not decrypt them.
     $encrypted = (Protect-EnclaveFile -LiteralPath $plain).Destination
+    $dataOwner = $simulation.DataOwnerCredential
 
     function Get-Completion([string] $Line) {
         (TabExpansion2 -inputScript $Line -cursorColumn $Line.Length).CompletionMatches
@@ -120,7 +121,8 @@ Describe 'Argument completers' {
     }
 
     It '-KeyId completes the aliases KMS lists with the session''s credentials (the simulation''s defaults)' {
-        (Get-Completion 'Protect-EnclaveFile -KeyId alias/nitro').CompletionText | Should -Be $simulation.KeyAlias
+        (Get-Completion 'Protect-EnclaveFile -KeyId alias/nitro').CompletionText | Should -Be @($simulation.KeyAlias, $simulation.ResultKeyAlias)
+        (Get-Completion 'Invoke-EnclaveDetection -ResultKeyId alias/nitroenclave-simulation-').CompletionText | Should -Be $simulation.ResultKeyAlias
         $policy = Get-Completion 'Get-KmsEnclavePolicy -KeyId ALIAS/'
         $policy.CompletionText | Should -Contain $simulation.KeyAlias
         ($policy | Where-Object CompletionText -eq $simulation.KeyAlias).ToolTip | Should -Match ([regex]::Escape(($simulation.KeyArn -split '/')[-1]))
@@ -134,14 +136,7 @@ Describe 'Argument completers' {
 }
 
 Describe 'An unknown -Class label' {
-    BeforeAll {
-        Get-EnclavePcr -Simulation | Set-KmsEnclavePolicy -Force
-    }
-
-    AfterAll {
-        Set-KmsEnclavePolicy -Remove -Force
-    }
-
+    # Start-EnclaveSimulation pinned the key to the simulated enclave.
     It 'is DetectionClassUnknown, naming the label and the valid ones, before any file is sent' {
         $records = [System.Collections.Generic.List[object]]::new()
         $failure = $null
@@ -182,7 +177,14 @@ Describe '-Verbose says what was resolved; -Debug shows the requests, never a se
     }
 
     It 'Unprotect-EnclaveFile shows its Decrypt request' {
-        $records = Unprotect-EnclaveFile -LiteralPath $encrypted -Destination (Join-Path $TestDrive 'opened.jpg') -Debug -ErrorAction Stop 5>&1
+        # The data owner may decrypt once the pinning is off; the pinned Deny statements apply to everyone.
+        Set-KmsEnclavePolicy -Remove -Force -Credential $dataOwner
+        try {
+            $records = Unprotect-EnclaveFile -LiteralPath $encrypted -Destination (Join-Path $TestDrive 'opened.jpg') -Credential $dataOwner -Debug -ErrorAction Stop 5>&1
+        }
+        finally {
+            Get-EnclavePcr -Simulation | Set-KmsEnclavePolicy -Principal $simulation.ParentArn -Force -Credential $dataOwner
+        }
         Get-Messages $records ([System.Management.Automation.DebugRecord]) |
             Should -Be "KMS Decrypt key $($simulation.KeyArn) at $($simulation.KmsEndpoint)/"
     }
@@ -226,7 +228,6 @@ Describe '-Verbose says what was resolved; -Debug shows the requests, never a se
     }
 
     It 'Invoke-EnclaveDetection names the credentials, region and server, and shows each request with its size' {
-        Get-EnclavePcr -Simulation | Set-KmsEnclavePolicy -Force
         $records = Invoke-EnclaveDetection -LiteralPath $encrypted -Verbose -Debug *>&1
         $verbose = Get-Messages $records ([System.Management.Automation.VerboseRecord])
         $verbose | Should -Contain "AWS credentials: -Credential, access key $shortKey."

@@ -2,8 +2,9 @@
 
 # Confidential results through the cmdlets, in the simulation: the enclave encrypts its result (and the annotated
 # image) to a result key whose policy lets only the data owner decrypt; the parent sees only that a result exists.
-# The simulation has one principal; here it is both the one whose credentials the enclave uses and the data owner,
-# and a second principal of the same account plays someone the result key's policy does not allow.
+# The simulation has two principals: the parent, whose credentials the session defaults hold and the enclave uses,
+# and the data owner ($sim.DataOwnerCredential), who encrypts the input and reads the results; a third principal of
+# the same account plays someone the result key's policy does not name.
 
 BeforeAll {
     . (Join-Path $PSScriptRoot 'TestHelpers.ps1')
@@ -28,24 +29,25 @@ BeforeAll {
     }
 
     $sim = Start-EnclaveSimulation -DataPath (Join-Path $TestDrive 'sim')
-    $kms = [pscustomobject]@{ Endpoint = [uri]$sim.KmsEndpoint; Region = $sim.Region; Credential = $sim.Credential }
+    $owner = $sim.DataOwnerCredential
+    $kms = [pscustomobject]@{ Endpoint = [uri]$sim.KmsEndpoint; Region = $sim.Region; Credential = $owner }
     $account = ($sim.KeyArn -split ':')[4]
-    $dataOwnerArn = "arn:aws:iam::${account}:user/admin"
     $outsider = Add-LocalKmsPrincipal -DataPath (Join-Path $sim.DataPath 'kms') -Arn "arn:aws:iam::${account}:role/Outsider"
     $pcrs = Get-EnclavePcr -Simulation
-    $pcrs | Set-KmsEnclavePolicy -Confirm:$false
 
-    function New-ResultKey($Measurements = $pcrs) {
+    # A result key of the data owner's, for the parent's credentials in the enclave with these measurements.
+    function New-ResultKey($Measurements) {
         $arn = (Invoke-TestKms -Kms $kms -Operation CreateKey).Body.KeyMetadata.Arn
-        $Measurements | Set-KmsEnclavePolicy -KeyId $arn -ResultKey -Principal $dataOwnerArn -DataOwner $dataOwnerArn -Confirm:$false
+        $Measurements | Set-KmsEnclavePolicy -KeyId $arn -ResultKey -Principal $sim.ParentArn -DataOwner $sim.DataOwnerArn -Credential $owner -Confirm:$false
         $arn
     }
 
-    $resultKey = New-ResultKey
+    # The simulation's result key, pinned to the simulated enclave by the data owner.
+    $resultKey = $sim.ResultKeyArn
     $inputs = New-Item -ItemType Directory -Path (Join-Path $TestDrive 'in')
     $plain = Join-Path $inputs 'air-show.jpg'
     Copy-Item (Join-Path $PSScriptRoot '../data/detection/air-show.jpg') $plain
-    $encrypted = (Protect-EnclaveFile -LiteralPath $plain).Destination
+    $encrypted = (Protect-EnclaveFile -LiteralPath $plain -Credential $owner).Destination
     $parentView = Invoke-EnclaveDetection -LiteralPath $encrypted -ResultKeyId $resultKey -Annotate
 }
 
@@ -107,8 +109,9 @@ Describe 'Invoke-EnclaveDetection -ResultKeyId' {
         $pinnedFolder = New-Item -ItemType Directory -Path (Join-Path $TestDrive 'pinned')
         $pinnedPlain = Join-Path $pinnedFolder 'air-show.jpg'
         Copy-Item $plain $pinnedPlain
-        $pinned = (Protect-EnclaveFile -LiteralPath $pinnedPlain -EncryptionContext @{ 'nitroenclave:result-key' = $resultKey }).Destination
-        $parentsOwnKey = (Invoke-TestKms -Kms $kms -Operation CreateKey).Body.KeyMetadata.Arn
+        $pinned = (Protect-EnclaveFile -LiteralPath $pinnedPlain -EncryptionContext @{ 'nitroenclave:result-key' = $resultKey } -Credential $owner).Destination
+        $parent = [pscustomobject]@{ Endpoint = [uri]$sim.KmsEndpoint; Region = $sim.Region; Credential = $sim.Credential }
+        $parentsOwnKey = (Invoke-TestKms -Kms $parent -Operation CreateKey).Body.KeyMetadata.Arn
 
         Invoke-EnclaveDetection -LiteralPath $pinned -ErrorVariable open -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
         Invoke-EnclaveDetection -LiteralPath $pinned -ResultKeyId $parentsOwnKey -ErrorVariable other -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
@@ -116,7 +119,7 @@ Describe 'Invoke-EnclaveDetection -ResultKeyId' {
 
         $open[0].FullyQualifiedErrorId | Should -BeLike 'EnclaveConfidentialResultRequired*'
         $other[0].FullyQualifiedErrorId | Should -BeLike 'EnclaveConfidentialResultRequired*'
-        ($kept | Unprotect-EnclaveDetectionResult).Objects.Count | Should -Be 5
+        ($kept | Unprotect-EnclaveDetectionResult -Credential $owner).Objects.Count | Should -Be 5
     }
 
     It 'refuses -Annotate and -ResultPath without -ResultKeyId, and a key id KMS would not accept' {
@@ -127,6 +130,13 @@ Describe 'Invoke-EnclaveDetection -ResultKeyId' {
 }
 
 Describe 'Unprotect-EnclaveDetectionResult' {
+    It 'denies the parent (the session defaults) its decrypt of the result' {
+        $result = $parentView | Unprotect-EnclaveDetectionResult -ErrorVariable problems -ErrorAction SilentlyContinue
+
+        $result | Should -BeNullOrEmpty
+        $problems[0].FullyQualifiedErrorId | Should -BeLike 'KmsAccessDenied*'
+    }
+
     It 'denies someone the result key''s policy does not allow' {
         $result = Unprotect-EnclaveDetectionResult -LiteralPath $parentView.ResultPath -Credential $outsider.Credential -ErrorVariable problems -ErrorAction SilentlyContinue
 
@@ -135,7 +145,7 @@ Describe 'Unprotect-EnclaveDetectionResult' {
     }
 
     It 'gives the data owner the five airplanes of air-show.jpg as the open mode''s object' {
-        $result = $parentView | Unprotect-EnclaveDetectionResult
+        $result = $parentView | Unprotect-EnclaveDetectionResult -Credential $owner
 
         $result.GetType().FullName | Should -Be 'NitroEnclave.Protocol.EnclaveDetectionResult'
         $result.Objects.Count | Should -Be 5
@@ -149,7 +159,7 @@ Describe 'Unprotect-EnclaveDetectionResult' {
     }
 
     It 'decrypts the annotated image to a JPEG of the input''s size' {
-        $jpeg = (Unprotect-EnclaveFile -LiteralPath $parentView.AnnotatedImagePath -Destination (Join-Path $TestDrive 'annotated.jpg')).Destination
+        $jpeg = (Unprotect-EnclaveFile -LiteralPath $parentView.AnnotatedImagePath -Destination (Join-Path $TestDrive 'annotated.jpg') -Credential $owner).Destination
 
         $size = Get-JpegSize $jpeg
         ($size.Width, $size.Height) | Should -Be @(3994, 3235)
@@ -159,7 +169,7 @@ Describe 'Unprotect-EnclaveDetectionResult' {
         $renamed = Join-Path $TestDrive 'in/other.jpg.result.enc'
         Copy-Item $parentView.ResultPath $renamed
 
-        Unprotect-EnclaveDetectionResult -LiteralPath $renamed -ErrorVariable problems -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
+        Unprotect-EnclaveDetectionResult -LiteralPath $renamed -Credential $owner -ErrorVariable problems -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
         $problems[0].FullyQualifiedErrorId | Should -BeLike 'ConfidentialResultMismatch*'
     }
 }

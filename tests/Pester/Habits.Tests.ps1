@@ -7,6 +7,7 @@ BeforeAll {
     $repoRoot = Split-Path (Split-Path $PSScriptRoot -Parent) -Parent
     $sample = Join-Path $repoRoot 'tests/data/detection/air-show.jpg'
     $simulation = Start-EnclaveSimulation -DataPath (Join-Path $TestDrive 'sim')
+    $dataOwner = $simulation.DataOwnerCredential
 }
 
 AfterAll {
@@ -19,25 +20,27 @@ Describe 'Files the module writes pipe on as those files' {
         $null = New-Item -ItemType Directory -Path $work
         Copy-Item -LiteralPath $sample -Destination $work
         $plain = Join-Path $work 'air-show.jpg'
+        # The data owner takes the pinning off, so that they may decrypt too (the pinned Deny applies to everyone).
+        Set-KmsEnclavePolicy -Remove -Force -Credential $dataOwner
     }
 
-    It 'Protect-EnclaveFile | Unprotect-EnclaveFile decrypts the file just written (the key is not pinned yet)' {
-        $opened = Protect-EnclaveFile -LiteralPath $plain |
-            Unprotect-EnclaveFile -Destination (Join-Path $work 'round-trip.jpg')
+    It 'Protect-EnclaveFile | Unprotect-EnclaveFile decrypts the file just written (the data owner, the key not pinned)' {
+        $opened = Protect-EnclaveFile -LiteralPath $plain -Credential $dataOwner |
+            Unprotect-EnclaveFile -Destination (Join-Path $work 'round-trip.jpg') -Credential $dataOwner
         $opened.Source | Should -Be "$plain.enc"
         (Get-FileHash -LiteralPath $opened.Destination).Hash | Should -Be (Get-FileHash -LiteralPath $plain).Hash
     }
 
     It 'Unprotect-EnclaveFile | Protect-EnclaveFile encrypts the file just decrypted' {
-        $again = Unprotect-EnclaveFile -LiteralPath "$plain.enc" -Destination (Join-Path $work 'again.jpg') |
-            Protect-EnclaveFile
+        $again = Unprotect-EnclaveFile -LiteralPath "$plain.enc" -Destination (Join-Path $work 'again.jpg') -Credential $dataOwner |
+            Protect-EnclaveFile -Credential $dataOwner
         $again.Source | Should -Be (Join-Path $work 'again.jpg')
         $again.Destination | Should -Be (Join-Path $work 'again.jpg.enc')
         Test-Path -LiteralPath $again.Destination | Should -BeTrue
     }
 
     It 'Protect-EnclaveFile | Invoke-EnclaveDetection detects in the file just encrypted' {
-        Get-EnclavePcr -Simulation | Set-KmsEnclavePolicy -Force
+        Get-EnclavePcr -Simulation | Set-KmsEnclavePolicy -Principal $simulation.ParentArn -Force -Credential $dataOwner
         $result = Get-ChildItem -LiteralPath $plain | Protect-EnclaveFile -Destination (Join-Path $work 'piped.enc') | Invoke-EnclaveDetection
         Split-Path $result.Path -Leaf | Should -Be 'piped.enc'
         @($result.Objects | Where-Object Label -eq 'airplane') | Should -HaveCount 5
@@ -53,7 +56,7 @@ Describe 'Files the module writes pipe on as those files' {
 
 Describe 'Objects that name a server or a key pipe into the cmdlets that take them' {
     It 'Get-EnclavePcr -Simulation | Set-KmsEnclavePolicy pins the simulated measurements' {
-        $policy = Get-EnclavePcr -Simulation | Set-KmsEnclavePolicy -Force -PassThru
+        $policy = Get-EnclavePcr -Simulation | Set-KmsEnclavePolicy -Force -PassThru -Credential $dataOwner
         $policy.Conditions | Where-Object ConditionKey -eq 'kms:RecipientAttestation:PCR0' |
             ForEach-Object Values | Should -Contain $simulation.Pcrs.PCR0
     }
@@ -75,9 +78,9 @@ Describe '-Force means no confirmation prompt' {
     It 'Set-KmsEnclavePolicy is ConfirmImpact High; -Force writes without asking, -Force -WhatIf writes nothing' {
         [System.Management.Automation.CommandMetadata]::new((Get-Command Set-KmsEnclavePolicy)).ConfirmImpact | Should -Be 'High'
         $before = Get-KmsEnclavePolicy
-        Set-KmsEnclavePolicy -Remove -Force -WhatIf
+        Set-KmsEnclavePolicy -Remove -Force -WhatIf -Credential $dataOwner
         (Get-KmsEnclavePolicy).Policy | Should -Be $before.Policy
-        Set-KmsEnclavePolicy -Remove -Force
+        Set-KmsEnclavePolicy -Remove -Force -Credential $dataOwner
         (Get-KmsEnclavePolicy).HasEnclaveStatements | Should -BeFalse
     }
 

@@ -85,11 +85,13 @@ Describe 'The NitroEnclave package' {
             $ErrorActionPreference = 'Stop'
             Import-Module NitroEnclave
             (Get-Module NitroEnclave).ModuleBase
-            $null = Start-EnclaveSimulation -DataPath (Join-Path $Work 'simulation')
+            $simulation = Start-EnclaveSimulation -DataPath (Join-Path $Work 'simulation')
             try {
+                # The data owner encrypts and pins; the parent (the session defaults) detects and is denied.
                 $encrypted = Join-Path $Work 'air-show.jpg.enc'
-                $null = Protect-EnclaveFile -LiteralPath $Image -Destination $encrypted
-                Get-EnclavePcr -Simulation | Set-KmsEnclavePolicy -Confirm:$false
+                $null = Protect-EnclaveFile -LiteralPath $Image -Destination $encrypted -Credential $simulation.DataOwnerCredential
+                # Already pinned by the simulation: it says there is nothing to change, which is not output here.
+                Get-EnclavePcr -Simulation | Set-KmsEnclavePolicy -Principal $simulation.ParentArn -Confirm:$false -Credential $simulation.DataOwnerCredential -InformationAction Ignore
                 (Invoke-EnclaveDetection -LiteralPath $encrypted).Objects.Label -join ','
                 try {
                     Unprotect-EnclaveFile -LiteralPath $encrypted -Destination (Join-Path $Work 'air-show.parent.jpg')

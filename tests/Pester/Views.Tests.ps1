@@ -260,12 +260,14 @@ Describe 'The simulation: files, detection and attestation' {
         $null = New-Item -ItemType Directory -Path $work
         $plain = Join-Path $work 'air-show.jpg'
         Copy-Item -LiteralPath (Join-Path $repoRoot 'tests/data/detection/air-show.jpg') -Destination $plain
-        $protected = Protect-EnclaveFile -LiteralPath $plain -EncryptionContext @{ project = 'survey' }
-        $unprotected = $protected | Unprotect-EnclaveFile -Destination (Join-Path $work 'back.jpg')
+        $dataOwner = $simulation.DataOwnerCredential
+        $protected = Protect-EnclaveFile -LiteralPath $plain -EncryptionContext @{ project = 'survey' } -Credential $dataOwner
+        # The data owner may decrypt while the key is not pinned (the pinned Deny applies to everyone), then pins it again.
+        Set-KmsEnclavePolicy -Remove -Force -Credential $dataOwner
+        $unprotected = $protected | Unprotect-EnclaveFile -Destination (Join-Path $work 'back.jpg') -Credential $dataOwner
+        Get-EnclavePcr -Simulation | Set-KmsEnclavePolicy -Principal $simulation.ParentArn -Force -Credential $dataOwner
         $detection = Invoke-EnclaveDetection -LiteralPath $protected.Destination
-        $kms = [pscustomobject]@{ Endpoint = [uri]$simulation.KmsEndpoint; Region = $simulation.Region; Credential = $simulation.Credential }
-        $resultKey = (Invoke-TestKms -Kms $kms -Operation CreateKey).Body.KeyMetadata.Arn
-        $confidential = Invoke-EnclaveDetection -LiteralPath $protected.Destination -ResultKeyId $resultKey -Annotate
+        $confidential = Invoke-EnclaveDetection -LiteralPath $protected.Destination -ResultKeyId $simulation.ResultKeyAlias -Annotate
         $attestation = Get-EnclaveAttestation
         # What the views summarise: each label with its count, in the order first found.
         $counts = [ordered]@{}
@@ -277,8 +279,9 @@ Describe 'The simulation: files, detection and attestation' {
         Stop-EnclaveSimulation -ErrorAction SilentlyContinue
     }
 
-    It 'Start-EnclaveSimulation shows key ARN, PCRs, root certificate and logs whole at <_> columns' -ForEach 80, 120 {
+    It 'Start-EnclaveSimulation shows key ARN, principals, PCRs, root certificate and logs whole at <_> columns' -ForEach 80, 120 {
         $text = Show-View $simulation -Width $_
+        Assert-ShownWhole $text $simulation.DataOwnerArn, $simulation.ParentArn, $simulation.ResultKeyAlias, $simulation.ResultKeyArn
         Assert-ShownWhole $text $simulation.KeyArn, $simulation.Pcrs.PCR0, $simulation.Pcrs.PCR1, $simulation.Pcrs.PCR2, $simulation.RootCertificatePath
         Assert-ShownWhole $text $simulation.LogFiles
         if ($_ -ge 120) { Assert-ShownOnOneLine $text $simulation.KeyArn, $simulation.Pcrs.PCR0 }
@@ -287,6 +290,7 @@ Describe 'The simulation: files, detection and attestation' {
     It 'ToString: the simulation reads as its endpoints and key, never the secret' {
         "$simulation" | Should -BeExactly "enclave $($simulation.EnclaveEndpoint), KMS $($simulation.KmsEndpoint), key alias/nitroenclave-simulation"
         "$simulation" | Should -Not -Match ([regex]::Escape($simulation.Credential.GetCredentials().SecretKey))
+        "$simulation" | Should -Not -Match ([regex]::Escape($simulation.DataOwnerCredential.GetCredentials().SecretKey))
     }
 
     It 'Protect-EnclaveFile and Unprotect-EnclaveFile show paths, key ARN, suite and context whole at <_> columns' -ForEach 80, 120 {

@@ -227,11 +227,18 @@ public static class LocalKmsProcess
     }
 
     /// <summary>Adds a principal (for example the parent instance's role) with a new access key to a data path.</summary>
-    public static LocalKmsPrincipal AddPrincipal(string serverDirectory, string dataPath, string arn)
+    public static LocalKmsPrincipal AddPrincipal(string serverDirectory, string dataPath, string arn) =>
+        RunPrincipalCommand("add-principal", serverDirectory, dataPath, arn);
+
+    /// <summary>The principal's existing access key in a data path, or a new one when it has none.</summary>
+    public static LocalKmsPrincipal EnsurePrincipal(string serverDirectory, string dataPath, string arn) =>
+        RunPrincipalCommand("ensure-principal", serverDirectory, dataPath, arn);
+
+    private static LocalKmsPrincipal RunPrincipalCommand(string command, string serverDirectory, string dataPath, string arn)
     {
         ArgumentNullException.ThrowIfNull(arn);
         dataPath = Path.GetFullPath(dataPath);
-        using var process = Launch(serverDirectory, ["add-principal", "--data-path", dataPath, "--arn", arn]);
+        using var process = Launch(serverDirectory, [command, "--data-path", dataPath, "--arn", arn]);
         var stderr = process.StandardError.ReadToEndAsync();
         var stdout = process.StandardOutput.ReadToEnd();
         process.WaitForExit();

@@ -7,6 +7,7 @@ using NitroEnclave.Eif;
 using NitroEnclave.Enclave;
 using NitroEnclave.Hosting;
 using NitroEnclave.Kms;
+using NitroEnclave.KmsPolicy;
 
 namespace NitroEnclave.Simulation;
 
@@ -41,30 +42,35 @@ public sealed class EnclaveSimulationOptions
 
 /// <summary>
 /// The whole flow on one machine: the local KMS (trusting the simulated security module's root) and the enclave server
-/// (simulated security module, KMS at the local endpoint) as child processes, and a KMS key with an alias.
+/// (simulated security module, KMS at the local endpoint) as child processes, the two principals of the real trust
+/// split (the data owner, who owns the key, and the parent instance), and a KMS key with an alias, pinned to the
+/// simulated enclave by the data owner.
 /// </summary>
 public sealed class EnclaveSimulation : IDisposable
 {
     private readonly ReadyProcess _kms;
     private readonly IReadOnlyList<ReadyProcess> _enclaves;
 
-    private EnclaveSimulation(ReadyProcess kms, IReadOnlyList<ReadyProcess> enclaves, EnclaveSimulationOptions options, string imagePath, string keyArn, string rootCertificatePath, string kmsLog)
+    private EnclaveSimulation(ReadyProcess kms, IReadOnlyList<ReadyProcess> enclaves, EnclaveSimulationOptions options, string imagePath, EnclaveMeasurements pcrs,
+        SimulationPrincipals principals, string keyArn, string resultKeyArn, string rootCertificatePath, string kmsLog)
     {
         _kms = kms;
         _enclaves = enclaves;
         var kmsReady = kms.Ready;
-        var enclaveReady = enclaves[0].Ready;
         KmsEndpoint = kmsReady.GetProperty("Endpoint").GetString()!;
         Region = kmsReady.GetProperty(nameof(Region)).GetString()!;
-        var accessKey = kmsReady.GetProperty("AccessKeyId").GetString()!;
-        Credential = new AwsKeyCredential(new AwsKeys(accessKey, LocalKmsProcess.ReadAdminSecret(Path.Combine(options.DataPath, "kms"), accessKey)));
+        Credential = principals.Parent.Credential;
+        ParentArn = principals.Parent.Arn;
+        DataOwnerCredential = principals.DataOwner.Credential;
+        DataOwnerArn = principals.DataOwner.Arn;
         // Arrays, so PowerShell indexes them ($sim.EnclaveProcessIds[1]).
         EnclaveEndpoints = enclaves.Select(e => e.Ready.GetProperty("endpoint").GetString()!).ToArray();
-        var pcrs = enclaveReady.GetProperty("pcrs");
         ImagePath = imagePath;
-        Pcrs = new EnclaveMeasurements(imagePath, pcrs.GetProperty("PCR0").GetString()!, pcrs.GetProperty("PCR1").GetString()!, pcrs.GetProperty("PCR2").GetString()!, null, null);
+        Pcrs = pcrs;
         KeyArn = keyArn;
         KeyAlias = options.KeyAlias;
+        ResultKeyArn = resultKeyArn;
+        ResultKeyAlias = ResultKeyAliasFor(options.KeyAlias);
         DebugMode = options.DebugMode;
         DataPath = options.DataPath;
         RootCertificatePath = rootCertificatePath;
@@ -84,13 +90,37 @@ public sealed class EnclaveSimulation : IDisposable
 
     public string KeyArn { get; }
 
+    /// <summary>
+    /// The key of confidential results (Invoke-EnclaveDetection -ResultKeyId): only the attested enclave may make
+    /// data keys under it, only the data owner may decrypt. Its alias is the input key's with "-results".
+    /// </summary>
+    public string ResultKeyAlias { get; }
+
+    public string ResultKeyArn { get; }
+
     public string Region { get; }
 
-    /// <summary>The local KMS's administrator access key id (the simulated parent's credentials).</summary>
+    /// <summary>The parent instance's access key id: the principal of the session defaults.</summary>
     public string AccessKey => Credential.AccessKey;
 
-    /// <summary>Those credentials, for -Credential and the session defaults; the secret does not print.</summary>
+    /// <summary>
+    /// The parent instance's credentials, which the session defaults use: they may encrypt inputs and pass on to the
+    /// enclave for its attested calls, but decrypt nothing themselves and cannot change the key policy. The secret
+    /// does not print.
+    /// </summary>
     public AwsKeyCredential Credential { get; }
+
+    /// <summary>The parent instance's principal (a role in the local KMS's account).</summary>
+    public string ParentArn { get; }
+
+    /// <summary>
+    /// The data owner's credentials, for -Credential: the owner administers the keys and their policies, encrypts
+    /// inputs and reads results. The secret does not print.
+    /// </summary>
+    public AwsKeyCredential DataOwnerCredential { get; }
+
+    /// <summary>The data owner's principal (a user in the local KMS's account).</summary>
+    public string DataOwnerArn { get; }
 
     /// <summary>The enclave image whose PCRs the simulated enclave reports: Get-EnclavePcr on it reads the same.</summary>
     public string ImagePath { get; }
@@ -178,8 +208,10 @@ public sealed class EnclaveSimulation : IDisposable
         }
 
         var kmsLog = Path.Combine(logs, "localkms.log");
+        var kmsServer = Path.Combine(options.ModuleDirectory, "localkms");
+        var kmsData = Path.Combine(options.DataPath, "kms");
         var kms = ReadyProcess.Start(
-            LocalKmsProcess.StartInfo(Path.Combine(options.ModuleDirectory, "localkms"), ["serve", "--data-path", Path.Combine(options.DataPath, "kms"), "--port", "0", "--trust-root", rootCertificate]),
+            LocalKmsProcess.StartInfo(kmsServer, ["serve", "--data-path", kmsData, "--port", "0", "--trust-root", rootCertificate]),
             kmsLog,
             options.StartTimeout,
             cancellationToken);
@@ -187,6 +219,10 @@ public sealed class EnclaveSimulation : IDisposable
         try
         {
             var imagePath = options.ImagePath ?? SimulatedImage(options, cancellationToken);
+            // A debug-mode enclave reports all-zero PCRs, which no policy can pin (every debug enclave reports them):
+            // the keys are pinned to the image's own measurements, so KMS refuses the debug enclave, as AWS does.
+            // Read now, as the enclave servers read the image, before another module's simulation may replace it.
+            var imageMeasurements = options.DebugMode ? EnclaveImageReader.Read(imagePath, cancellationToken).Measurements : null;
             for (var index = 0; index < Math.Max(1, options.EnclaveCount); index++)
             {
                 // The first server keeps the names it always had; the others are numbered from 2.
@@ -194,8 +230,15 @@ public sealed class EnclaveSimulation : IDisposable
                 enclaves.Add(StartEnclaveServer(options, imagePath, nsmState, kms.Ready.GetProperty("Endpoint").GetString()!, $"enclave{suffix}.sock", Path.Combine(logs, $"enclavehost{suffix}.log"), cancellationToken));
             }
 
-            var keyArn = EnsureKey(kms, options, cancellationToken);
-            return new EnclaveSimulation(kms, enclaves, options, imagePath, keyArn, rootCertificate, kmsLog);
+            var account = kms.Ready.GetProperty("AccountId").GetString()!;
+            var principals = new SimulationPrincipals(
+                LocalKmsProcess.EnsurePrincipal(kmsServer, kmsData, DataOwnerArnIn(account)),
+                LocalKmsProcess.EnsurePrincipal(kmsServer, kmsData, ParentArnIn(account)));
+            var ready = enclaves[0].Ready.GetProperty("pcrs");
+            var pcrs = new EnclaveMeasurements(imagePath, ready.GetProperty("PCR0").GetString()!, ready.GetProperty("PCR1").GetString()!, ready.GetProperty("PCR2").GetString()!, null, null);
+            var pinned = imageMeasurements ?? pcrs;
+            var (keyArn, resultKeyArn) = EnsureKeys(kms, options, principals, pinned, cancellationToken);
+            return new EnclaveSimulation(kms, enclaves, options, imagePath, pcrs, principals, keyArn, resultKeyArn, rootCertificate, kmsLog);
         }
         catch
         {
@@ -263,16 +306,6 @@ public sealed class EnclaveSimulation : IDisposable
         return image;
     }
 
-    /// <summary>The connection settings the module's KMS cmdlets use to reach the simulation's KMS as its administrator.</summary>
-    public AwsConnectionSettings KmsSettings() => new()
-    {
-        AccessKey = AccessKey,
-        SecretKey = Credential.GetCredentials().SecretKey,
-        Region = Region,
-        EndpointUrl = KmsEndpoint,
-        CredentialSource = "the enclave simulation",
-    };
-
     /// <summary>Stops the servers: each enclave server finishes requests in flight first.</summary>
     public void Dispose()
     {
@@ -284,31 +317,119 @@ public sealed class EnclaveSimulation : IDisposable
         _kms.Dispose();
     }
 
-    /// <summary>The alias's key, created (with the default key policy) when the alias does not exist yet.</summary>
-    private static string EnsureKey(ReadyProcess kms, EnclaveSimulationOptions options, CancellationToken cancellationToken)
+    /// <summary>The data owner's principal in the simulation's account.</summary>
+    public static string DataOwnerArnIn(string accountId) => $"arn:aws:iam::{accountId}:user/data-owner";
+
+    /// <summary>The parent instance's principal in the simulation's account.</summary>
+    public static string ParentArnIn(string accountId) => $"arn:aws:iam::{accountId}:role/parent-instance";
+
+    /// <summary>
+    /// The input key's policy, given on every start. It names both principals explicitly: the default policy's
+    /// account root would match every principal of the account, the parent included, and so let the parent rewrite
+    /// the policy that denies it. The data owner may do everything (Decrypt too, were it not for the pinned Deny
+    /// statements, which apply to everyone without the enclave's attestation); the parent may read the key and its
+    /// policy and encrypt inputs. The key is pinned to <paramref name="pinned"/> with the parent as the principal of
+    /// the attested calls, since the enclave signs them with the parent's credentials.
+    /// </summary>
+    public static string KeyPolicyText(string dataOwnerArn, string parentArn, EnclaveMeasurements pinned)
+    {
+        ArgumentNullException.ThrowIfNull(pinned);
+        var settings = new EnclavePolicySettings(Measurements(pinned), [parentArn]);
+        return EnclavePolicyEditor.Apply(BasePolicy(dataOwnerArn, parentArn, "ParentEncryptsInputs", ["kms:DescribeKey", "kms:GetKeyPolicy", "kms:Encrypt", "kms:GenerateDataKey"]), settings).PolicyText;
+    }
+
+    /// <summary>
+    /// The result key's policy, given on every start: the result key's statements of Set-KmsEnclavePolicy -ResultKey
+    /// (only the attested enclave, with the parent's credentials, may GenerateDataKey; only the data owner may
+    /// Decrypt) over the same two explicit principals, the parent reading only the key and its policy.
+    /// </summary>
+    public static string ResultKeyPolicyText(string dataOwnerArn, string parentArn, EnclaveMeasurements pinned)
+    {
+        ArgumentNullException.ThrowIfNull(pinned);
+        var settings = EnclavePolicySettings.ForResultKey(Measurements(pinned), [parentArn], [dataOwnerArn]);
+        return EnclavePolicyEditor.Apply(BasePolicy(dataOwnerArn, parentArn, "ParentReadsTheKey", ["kms:DescribeKey", "kms:GetKeyPolicy"]), settings).PolicyText;
+    }
+
+    /// <summary>The alias of the result key that goes with an input key's alias.</summary>
+    public static string ResultKeyAliasFor(string keyAlias) => keyAlias + "-results";
+
+    private static PinnedMeasurements Measurements(EnclaveMeasurements pinned) => PinnedMeasurements.Create(pinned.PCR0, pinned.PCR1, pinned.PCR2, pinned.PCR8);
+
+    private static string BasePolicy(string dataOwnerArn, string parentArn, string parentSid, IEnumerable<string> parentActions) =>
+        $$"""
+        {
+          "Version": "2012-10-17",
+          "Id": "nitroenclave-simulation",
+          "Statement": [
+            {
+              "Sid": "DataOwnerAdministersTheKey",
+              "Effect": "Allow",
+              "Principal": { "AWS": "{{dataOwnerArn}}" },
+              "Action": "kms:*",
+              "Resource": "*"
+            },
+            {
+              "Sid": "{{parentSid}}",
+              "Effect": "Allow",
+              "Principal": { "AWS": "{{parentArn}}" },
+              "Action": [ {{string.Join(", ", parentActions.Select(a => $"\"{a}\""))}} ],
+              "Resource": "*"
+            }
+          ]
+        }
+        """;
+
+    /// <summary>
+    /// The input key and the result key, each created by the data owner when its alias does not exist yet; either way
+    /// the data owner then gives it the simulation's policy, pinned to this start's image.
+    /// </summary>
+    private static (string KeyArn, string ResultKeyArn) EnsureKeys(ReadyProcess kms, EnclaveSimulationOptions options, SimulationPrincipals principals, EnclaveMeasurements pinned, CancellationToken cancellationToken)
     {
         var ready = kms.Ready;
-        var accessKey = ready.GetProperty("AccessKeyId").GetString()!;
+        var owner = principals.DataOwner.Credential.GetCredentials();
         using var client = AwsClientFactory.CreateKmsClient(new AwsConnectionSettings
         {
-            AccessKey = accessKey,
-            SecretKey = LocalKmsProcess.ReadAdminSecret(Path.Combine(options.DataPath, "kms"), accessKey),
+            AccessKey = owner.AccessKey,
+            SecretKey = owner.SecretKey,
             Region = ready.GetProperty(nameof(Region)).GetString(),
             EndpointUrl = ready.GetProperty("Endpoint").GetString(),
         });
+        var (dataOwner, parent) = (principals.DataOwner.Arn, principals.Parent.Arn);
+        return (
+            EnsureKey(client, options.KeyAlias, "NitroEnclave simulation key", KeyPolicyText(dataOwner, parent, pinned), dataOwner, cancellationToken),
+            EnsureKey(client, ResultKeyAliasFor(options.KeyAlias), "NitroEnclave simulation result key", ResultKeyPolicyText(dataOwner, parent, pinned), dataOwner, cancellationToken));
+    }
+
+    private static string EnsureKey(AmazonKeyManagementServiceClient client, string alias, string description, string policy, string dataOwnerArn, CancellationToken cancellationToken)
+    {
         try
         {
-            return client.DescribeKeyAsync(new DescribeKeyRequest { KeyId = options.KeyAlias }, cancellationToken).GetAwaiter().GetResult().KeyMetadata.Arn;
-        }
-        catch (NotFoundException)
-        {
-            var created = client.CreateKeyAsync(new CreateKeyRequest { Description = "NitroEnclave simulation key " + DateTimeOffset.UtcNow.ToString("u", CultureInfo.InvariantCulture) }, cancellationToken).GetAwaiter().GetResult();
-            client.CreateAliasAsync(new CreateAliasRequest { AliasName = options.KeyAlias, TargetKeyId = created.KeyMetadata.KeyId }, cancellationToken).GetAwaiter().GetResult();
-            return created.KeyMetadata.Arn;
+            string keyArn;
+            try
+            {
+                keyArn = client.DescribeKeyAsync(new DescribeKeyRequest { KeyId = alias }, cancellationToken).GetAwaiter().GetResult().KeyMetadata.Arn;
+            }
+            catch (NotFoundException)
+            {
+                var created = client.CreateKeyAsync(new CreateKeyRequest
+                {
+                    Description = description + " " + DateTimeOffset.UtcNow.ToString("u", CultureInfo.InvariantCulture),
+                    Policy = policy,
+                }, cancellationToken).GetAwaiter().GetResult();
+                client.CreateAliasAsync(new CreateAliasRequest { AliasName = alias, TargetKeyId = created.KeyMetadata.KeyId }, cancellationToken).GetAwaiter().GetResult();
+                return created.KeyMetadata.Arn;
+            }
+
+            client.PutKeyPolicyAsync(new PutKeyPolicyRequest { KeyId = keyArn, PolicyName = KmsKeyPolicyClient.PolicyName, Policy = policy }, cancellationToken).GetAwaiter().GetResult();
+            return keyArn;
         }
         catch (AmazonKeyManagementServiceException ex)
         {
-            throw new NitroEnclaveException("SimulationKeyFailed", ErrorKind.InvalidOperation, $"The local KMS refused to set up the simulation key {options.KeyAlias}: {ex.ErrorCode}.", ex);
+            throw new NitroEnclaveException("SimulationKeyFailed", ErrorKind.InvalidOperation,
+                $"The local KMS refused the data owner {dataOwnerArn} setting up the simulation key {alias}: {ex.ErrorCode}. A key whose policy was changed to exclude the data owner cannot be reset; use another -KeyAlias or -DataPath.", ex);
         }
     }
+
+    /// <summary>The two principals of a simulation.</summary>
+    private sealed record SimulationPrincipals(LocalKmsPrincipal DataOwner, LocalKmsPrincipal Parent);
 }

@@ -170,6 +170,21 @@ internal sealed partial class PrincipalDirectory
         }
     }
 
+    /// <summary>
+    /// The first access key of <paramref name="arn"/>, created when it has none: a simulation that names the same
+    /// principals on every start reuses their keys instead of adding new ones each time.
+    /// </summary>
+    public Principal Ensure(string arn)
+    {
+        lock (_lock)
+        {
+            // Another process may have added it since this directory last read the file (written atomically).
+            Reload();
+
+            return _byAccessKey.Values.FirstOrDefault(p => p.Arn == arn) ?? Add(arn);
+        }
+    }
+
     /// <summary>Creates a new access key for <paramref name="arn"/> and saves it.</summary>
     public Principal Add(string arn)
     {

@@ -152,6 +152,11 @@ public sealed class StartEnclaveSimulationCommand : NitroEnclaveCmdlet
         }
 
         SimulationRegistry.Add(runspace, simulation, defaults, set);
+        if (simulation.DebugMode)
+        {
+            WriteWarning($"Debug mode: the simulated enclave reports every PCR as zero, which no key policy can pin (every debug-mode enclave reports it). The key {simulation.KeyAlias} is pinned to the image's own measurements, so KMS refuses this enclave, as AWS refuses a debug-mode enclave.");
+        }
+
         WriteVerbose($"Session defaults set for {string.Join(", ", set.Keys.Select(k => k.Split(':')[0]).Distinct())}.");
         WriteObject(simulation);
     }
@@ -162,7 +167,8 @@ public sealed class StartEnclaveSimulationCommand : NitroEnclaveCmdlet
         var set = new Dictionary<string, object>(StringComparer.OrdinalIgnoreCase);
         foreach (var cmdlet in new[] { "Protect-EnclaveFile", "Unprotect-EnclaveFile", "Set-KmsEnclavePolicy", "Get-KmsEnclavePolicy", "Invoke-EnclaveDetection", "Unprotect-EnclaveDetectionResult" })
         {
-            // The credentials object, not the secret: $PSDefaultParameterValues prints what it holds.
+            // The parent's credentials object, not the secret: $PSDefaultParameterValues prints what it holds. The
+            // data owner acts with an explicit -Credential $simulation.DataOwnerCredential.
             set[cmdlet + ":Credential"] = simulation.Credential;
             set[cmdlet + ":Region"] = simulation.Region;
             set[cmdlet + ":EndpointUrl"] = simulation.KmsEndpoint;
