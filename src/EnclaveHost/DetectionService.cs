@@ -273,16 +273,11 @@ public sealed class DetectionService : IDetectionService
 
     private static EnclaveProtocolException MapDecryptFailure(NitroEnclaveException ex)
     {
-        var code = ex.ErrorId switch
+        var code = KmsFailureCode(ex.ErrorId) ?? ex.ErrorId switch
         {
-            EnvelopeErrors.KmsAccessDenied => ProtocolErrorCodes.KmsAccessDenied,
-            EnvelopeErrors.AwsSignatureInvalid => ProtocolErrorCodes.AwsSignatureInvalid,
-            EnvelopeErrors.AwsAccessKeyUnknown => ProtocolErrorCodes.AwsAccessKeyUnknown,
-            EnvelopeErrors.AwsTokenInvalid => ProtocolErrorCodes.AwsTokenInvalid,
-            EnvelopeErrors.KmsUnavailable => ProtocolErrorCodes.KmsUnavailable,
             EnvelopeErrors.KmsInvalidCiphertext => ProtocolErrorCodes.DecryptFailed,
             _ when ex.ErrorId.StartsWith("Kms", StringComparison.Ordinal) => ProtocolErrorCodes.KmsError,
-            _ when ex.ErrorId.StartsWith("Attestation", StringComparison.Ordinal) || ex.ErrorId.StartsWith("Nsm", StringComparison.Ordinal) => ProtocolErrorCodes.Unavailable,
+            _ when IsSecurityModuleFailure(ex.ErrorId) => ProtocolErrorCodes.Unavailable,
             _ => ProtocolErrorCodes.DecryptFailed,
         };
         return new EnclaveProtocolException(code, ex.Message, ex);
@@ -291,18 +286,23 @@ public sealed class DetectionService : IDetectionService
     /// <summary>GenerateDataKey with Recipient failed: a typed KMS error; the result stays inside.</summary>
     private static EnclaveProtocolException MapEncryptFailure(NitroEnclaveException ex)
     {
-        var code = ex.ErrorId switch
-        {
-            EnvelopeErrors.KmsAccessDenied => ProtocolErrorCodes.KmsAccessDenied,
-            EnvelopeErrors.AwsSignatureInvalid => ProtocolErrorCodes.AwsSignatureInvalid,
-            EnvelopeErrors.AwsAccessKeyUnknown => ProtocolErrorCodes.AwsAccessKeyUnknown,
-            EnvelopeErrors.AwsTokenInvalid => ProtocolErrorCodes.AwsTokenInvalid,
-            EnvelopeErrors.KmsUnavailable => ProtocolErrorCodes.KmsUnavailable,
-            _ when ex.ErrorId.StartsWith("Attestation", StringComparison.Ordinal) || ex.ErrorId.StartsWith("Nsm", StringComparison.Ordinal) => ProtocolErrorCodes.Unavailable,
-            _ => ProtocolErrorCodes.KmsError,
-        };
+        var code = KmsFailureCode(ex.ErrorId) ?? (IsSecurityModuleFailure(ex.ErrorId) ? ProtocolErrorCodes.Unavailable : ProtocolErrorCodes.KmsError);
         return new EnclaveProtocolException(code, "The result could not be encrypted, so it is not returned: " + ex.Message, ex);
     }
+
+    /// <summary>The KMS failures that keep their own protocol code whichever call met them.</summary>
+    private static string? KmsFailureCode(string errorId) => errorId switch
+    {
+        EnvelopeErrors.KmsAccessDenied => ProtocolErrorCodes.KmsAccessDenied,
+        EnvelopeErrors.AwsSignatureInvalid => ProtocolErrorCodes.AwsSignatureInvalid,
+        EnvelopeErrors.AwsAccessKeyUnknown => ProtocolErrorCodes.AwsAccessKeyUnknown,
+        EnvelopeErrors.AwsTokenInvalid => ProtocolErrorCodes.AwsTokenInvalid,
+        EnvelopeErrors.KmsUnavailable => ProtocolErrorCodes.KmsUnavailable,
+        _ => null,
+    };
+
+    private static bool IsSecurityModuleFailure(string errorId) =>
+        errorId.StartsWith("Attestation", StringComparison.Ordinal) || errorId.StartsWith("Nsm", StringComparison.Ordinal);
 
     /// <summary>Measures the time spent in KMS (attestation included) so it can be reported apart from decryption.</summary>
     private sealed class TimedDecryptor(IDataKeyDecryptor inner) : IDataKeyDecryptor

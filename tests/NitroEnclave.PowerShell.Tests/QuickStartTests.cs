@@ -16,9 +16,20 @@ public sealed class QuickStartTests : IDisposable
 
         var text = result.FormattedText;
         Assert.Contains("airplane x5", text, StringComparison.Ordinal);
-        Assert.Equal(5, text.Split('\n').Count(line => line.StartsWith("airplane ", StringComparison.Ordinal)));
-        Assert.Contains("Denied, as it must be", string.Join('\n', result.Output.Select(o => o.ToString())), StringComparison.Ordinal);
+        // Five from the open mode; after the parent's view of the confidential result (a path, no objects), five from
+        // the data owner's reading of it.
+        var confidential = text.IndexOf(".result.enc", StringComparison.Ordinal);
+        Assert.True(confidential > 0, "The quick start ends with the confidential mode.");
+        Assert.Equal(5, AirplaneLines(text[..confidential]));
+        Assert.Equal(5, AirplaneLines(text[confidential..]));
+        var said = string.Join('\n', result.Output.Select(o => o.ToString()));
+        Assert.Contains("Decrypt denied, as it must be", said, StringComparison.Ordinal);
+        Assert.Contains("Policy change denied, as it must be", said, StringComparison.Ordinal);
+        Assert.Contains("The parent's decrypt of the result is denied, as it must be", said, StringComparison.Ordinal);
         Assert.True(new FileInfo(Path.Combine(_output.FullName, "air-show.annotated.jpg")).Length > 100_000);
         Assert.False(File.Exists(Path.Combine(_output.FullName, "air-show.parent.jpg")));
+        Assert.True(File.Exists(Path.Combine(_output.FullName, "air-show.jpg.result.enc")));
     }
+
+    private static int AirplaneLines(string text) => text.Split('\n').Count(line => line.StartsWith("airplane ", StringComparison.Ordinal));
 }

@@ -9,9 +9,9 @@ namespace NitroEnclave.KmsPolicy;
 /// without an attestation document. Conditions on other keys cannot be known here, so they are read cautiously: an
 /// Allow that depends on one grants nothing, a Deny that depends on one applies.
 /// The principals checked are the account root (which lets IAM policies grant access), the caller when known, and
-/// every principal the old policy names; a principal counts as locked out when it could change the policy before and
-/// cannot afterwards, and the caller whenever it cannot afterwards. When nobody could change the new policy, every one
-/// of them is locked out. A role session (arn:aws:sts::ACCOUNT:assumed-role/ROLE/SESSION) is named by a Principal that
+/// every principal the old policy names; a principal, the caller included, counts as locked out when it could change the
+/// policy before and cannot afterwards (a caller that never could is no lockout: KMS refuses its PutKeyPolicy anyway).
+/// When nobody could change the new policy, every one of them is locked out. A role session (arn:aws:sts::ACCOUNT:assumed-role/ROLE/SESSION) is named by a Principal that
 /// names it, its role (arn:aws:iam::ACCOUNT:role/PATH/ROLE: role names are unique in an account, whatever the path) or
 /// its account, as IAM matches resource policies; a NotPrincipal exempts it only when it names the session itself or
 /// the account, as IAM documents for NotPrincipal.
@@ -58,7 +58,7 @@ public static partial class KeyPolicyLockout
             return candidates;
         }
 
-        return [.. candidates.Where(c => (c == callerArn || CanChangePolicy(oldStatements, c)) && !CanChangePolicy(newStatements, c))];
+        return [.. candidates.Where(c => CanChangePolicy(oldStatements, c) && !CanChangePolicy(newStatements, c))];
     }
 
     private static string RootArn(string accountId) => $"arn:aws:iam::{accountId}:root";

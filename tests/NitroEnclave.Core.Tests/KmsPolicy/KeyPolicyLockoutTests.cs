@@ -121,14 +121,16 @@ public sealed class KeyPolicyLockoutTests
     }
 
     [Fact]
-    public void The_caller_counts_as_locked_out_even_when_the_old_policy_did_not_name_it()
+    public void A_caller_that_could_not_change_the_policy_before_is_not_locked_out_by_the_change()
     {
+        // Its PutKeyPolicy is refused by KMS whatever the new policy says; the lockout check protects what a caller has.
         const string Caller = "arn:aws:iam::111122223333:user/operator";
         var before = Policy(Statement("Admin", "Allow", $"{{\"AWS\": \"{Admin}\"}}", "kms:*"));
         var after = Policy(Statement("Admin", "Allow", $"{{\"AWS\": \"{Admin}\"}}", "kms:*"), Statement("Use", "Allow", $"{{\"AWS\": \"{Caller}\"}}", "kms:Decrypt"));
 
-        Assert.Equal([Caller], KeyPolicyLockout.LockedOut(before, after, Account, Caller));
-        Assert.Empty(KeyPolicyLockout.LockedOut(before, after, Account, Admin));
+        Assert.Empty(KeyPolicyLockout.LockedOut(before, after, Account, Caller));
+        var adminLosesIt = Policy(Statement("Use", "Allow", $"{{\"AWS\": \"{Caller}\"}}", "kms:*"));
+        Assert.Equal([Admin], KeyPolicyLockout.LockedOut(before, adminLosesIt, Account, Caller));
     }
 
     [Fact]
