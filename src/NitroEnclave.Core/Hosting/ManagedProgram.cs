@@ -48,6 +48,28 @@ public static class ManagedProgram
     }
 
     /// <summary>
+    /// The start info for a NativeAOT build of a program (<paramref name="executable"/>), or null when the module holds
+    /// none built for this machine (the package's NativeAOT enclave server is built on linux-x64 only).
+    /// </summary>
+    public static ProcessStartInfo? NativeStartInfo(string executable, IEnumerable<string> arguments)
+    {
+        ArgumentNullException.ThrowIfNull(arguments);
+        if (!File.Exists(executable) || ElfMachine(executable) is null || !RunsHere(executable))
+        {
+            return null;
+        }
+
+        ReadyProcess.EnsureExecutable(executable);
+        var start = new ProcessStartInfo(executable);
+        foreach (var argument in arguments)
+        {
+            start.ArgumentList.Add(argument);
+        }
+
+        return start;
+    }
+
+    /// <summary>
     /// Refuses, with a clear reason, to run the simulation's enclave server where it cannot: it ships with ONNX Runtime
     /// for Linux x64 and arm64 only.
     /// </summary>

@@ -259,7 +259,11 @@ public sealed class EnclaveSimulation : IDisposable
 
         arguments.AddRange(["--pcrs-from-eif", imagePath]);
 
-        return ReadyProcess.Start(ManagedProgram.StartInfo(Path.Combine(options.ModuleDirectory, "enclavehost"), "EnclaveHost", arguments), logPath, options.StartTimeout, cancellationToken);
+        // The NativeAOT server is the one the image holds: where the module has it for this machine, the simulation runs
+        // that very executable (and starts without JIT); elsewhere the framework-dependent build.
+        var start = ManagedProgram.NativeStartInfo(Path.Combine(options.ModuleDirectory, "enclavehost-aot", "EnclaveHost"), arguments)
+            ?? ManagedProgram.StartInfo(Path.Combine(options.ModuleDirectory, "enclavehost"), "EnclaveHost", arguments);
+        return ReadyProcess.Start(start, logPath, options.StartTimeout, cancellationToken);
     }
 
     /// <summary>

@@ -68,6 +68,27 @@ public sealed class ManagedProgramTests : IDisposable
     }
 
     [Fact]
+    [System.Runtime.Versioning.SupportedOSPlatform("linux")]
+    public void A_native_build_runs_directly_only_when_it_was_built_for_this_machine()
+    {
+        var here = RuntimeInformation.OSArchitecture == Architecture.Arm64 ? (ushort)183 : (ushort)62;
+        var foreign = here == 62 ? (ushort)183 : (ushort)62;
+        var native = Write("Native", Elf(here));
+        File.SetUnixFileMode(native, UnixFileMode.UserRead);
+
+        var start = ManagedProgram.NativeStartInfo(native, ["serve"]);
+
+        Assert.NotNull(start);
+        Assert.Equal(native, start.FileName);
+        Assert.Equal(["serve"], start.ArgumentList);
+        Assert.True(File.GetUnixFileMode(native).HasFlag(UnixFileMode.UserExecute), "an installer may drop file modes; the module restores them");
+
+        Assert.Null(ManagedProgram.NativeStartInfo(Write("Foreign", Elf(foreign)), []));
+        Assert.Null(ManagedProgram.NativeStartInfo(Write("Script", "#!/bin/sh\necho hello world, long enough\n"u8.ToArray()), []));
+        Assert.Null(ManagedProgram.NativeStartInfo(Path.Combine(_folder.FullName, "Absent"), []));
+    }
+
+    [Fact]
     public void A_missing_program_is_a_start_failure_naming_the_file()
     {
         var error = Assert.Throws<NitroEnclaveException>(() => ManagedProgram.StartInfo(_folder.FullName, "Absent", []));
