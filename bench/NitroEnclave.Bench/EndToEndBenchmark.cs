@@ -70,6 +70,15 @@ internal static class EndToEndBenchmark
             split.Add((t, c, Latencies(fresh.Client, bench.Credentials, airShow, 10), Throughput(fresh.Client, bench.Credentials, photo, 4, 10)));
         }
 
+        // Confidential results: the same server; the enclave also makes a data key (GenerateDataKey with Recipient) per
+        // output and encrypts the result (and, with annotate, the drawn JPEG) as Encryption SDK messages.
+        var confidential = new List<(string Name, List<double> Open, List<(double RoundTrip, double Encrypt, double Annotate)> Confidential)>();
+        foreach (var (name, file, annotate) in new[] { ("640 x 480 photo", photo, false), ("air-show.jpg", airShow, false), ("air-show.jpg, annotated", airShow, true) })
+        {
+            var open = Latencies(server.Client, bench.Credentials, file, 10).Select(s => s.RoundTrip).ToList();
+            confidential.Add((name, open, ConfidentialLatencies(server.Client, bench.Credentials, bench.ResultKeyArn, file, annotate, 10)));
+        }
+
         var loadAfter = LoadAverage();
 
         report.WriteLine("## End to end (Invoke-EnclaveDetection's path) against the detector alone");
@@ -149,6 +158,18 @@ internal static class EndToEndBenchmark
         report.WriteLine();
         report.WriteLine("The server's default is one inference thread per request processed at once (threads = CPUs / --max-concurrency): more threads than cores make ONNX Runtime's spinning workers of concurrent requests compete for the same cores.");
         report.WriteLine();
+        report.WriteLine("### Confidential results (`-ResultKeyId`), back to back, one client, the same server");
+        report.WriteLine();
+        report.WriteLine("| image | open p50 | confidential p50 | of which encrypt (GenerateDataKey with Recipient, ESDK encryption) | of which annotate |");
+        report.WriteLine("|---|---:|---:|---:|---:|");
+        foreach (var (name, open, secret) in confidential)
+        {
+            report.WriteLine(FormattableString.Invariant($"| {name} | {Median(open):F1} ms | {Median(secret.Select(c => c.RoundTrip)):F1} ms | {Median(secret.Select(c => c.Encrypt)):F1} ms | {(secret.Any(c => c.Annotate > 0) ? Text(Median(secret.Select(c => c.Annotate))) + " ms" : "-")} |"));
+        }
+
+        report.WriteLine();
+        report.WriteLine("The result key's policy lets only the attested enclave make data keys (the local KMS verifies its attestation document as for Decrypt); one data key per output file.");
+        report.WriteLine();
         report.WriteLine(FormattableString.Invariant($"Server peak RSS (the default server after all of the above, and the per-request server): {peakRss:F1} MiB (target under 256 MiB)."));
         report.WriteLine();
     }
@@ -204,6 +225,29 @@ internal static class EndToEndBenchmark
             {
                 var t = response.Timings;
                 samples.Add(new Sample(roundTrip, t["total"], t["decode"] + t["preprocess"] + t["inference"] + t["postprocess"], t));
+            }
+        }
+
+        return samples;
+    }
+
+    private static List<(double RoundTrip, double Encrypt, double Annotate)> ConfidentialLatencies(EnclaveClient client, AwsCallerCredentials credentials, string resultKey, byte[] file, bool annotate, int runs)
+    {
+        var samples = new List<(double, double, double)>();
+        for (var i = -2; i < runs; i++)
+        {
+            var request = new DetectRequest
+            {
+                EncryptedFile = file,
+                Credentials = credentials,
+                Result = new ConfidentialResultRequest { KeyId = resultKey, InputName = "input.jpg.enc", Annotate = annotate },
+            };
+            var watch = Stopwatch.StartNew();
+            var response = client.DetectConfidentialAsync(request, CancellationToken.None).GetAwaiter().GetResult();
+            var roundTrip = watch.Elapsed.TotalMilliseconds;
+            if (i >= 0)
+            {
+                samples.Add((roundTrip, response.Timings["encrypt"], response.Timings.GetValueOrDefault("annotate")));
             }
         }
 
@@ -289,6 +333,8 @@ internal static class EndToEndBenchmark
 
         public AwsCallerCredentials Credentials { get; }
 
+        public string ResultKeyArn { get; private set; } = string.Empty;
+
         public static Bench Start(string root, string executable)
         {
             var state = Directory.CreateTempSubdirectory("bench-e2e-").FullName;
@@ -308,7 +354,9 @@ internal static class EndToEndBenchmark
             // Every server started from this executable and model measures the same PCR0, so one key serves them all.
             using (var probe = bench.StartServer())
             {
-                bench._keyArn = LockedKey(bench._admin, kms.AccountId, probe.Process.Ready.GetProperty("pcrs").GetProperty("PCR0").GetString()!);
+                var pcr0 = probe.Process.Ready.GetProperty("pcrs").GetProperty("PCR0").GetString()!;
+                bench._keyArn = LockedKey(bench._admin, kms.AccountId, pcr0);
+                bench.ResultKeyArn = ResultKey(bench._admin, kms.AccountId, pcr0);
             }
 
             return bench;
@@ -342,6 +390,17 @@ internal static class EndToEndBenchmark
                 {"Version": "2012-10-17", "Statement": [
                   {"Sid": "Admin", "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::{{{account}}}:user/admin"}, "Action": "kms:*", "Resource": "*"},
                   {"Sid": "OnlyTheEnclave", "Effect": "Deny", "Principal": "*", "Action": ["kms:Decrypt", "kms:ReEncrypt*"], "Resource": "*",
+                   "Condition": {"StringNotEqualsIgnoreCase": {"kms:RecipientAttestation:PCR0": "{{{pcr0}}}"} } }
+                ]}
+                """;
+            return admin.CreateKeyAsync(new CreateKeyRequest { Policy = policy, BypassPolicyLockoutSafetyCheck = true }).GetAwaiter().GetResult().KeyMetadata.Arn;
+        }
+        private static string ResultKey(AmazonKeyManagementServiceClient admin, string account, string pcr0)
+        {
+            var policy = $$$"""
+                {"Version": "2012-10-17", "Statement": [
+                  {"Sid": "Admin", "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::{{{account}}}:user/admin"}, "Action": "kms:*", "Resource": "*"},
+                  {"Sid": "OnlyTheEnclaveMakesResults", "Effect": "Deny", "Principal": "*", "Action": ["kms:Encrypt", "kms:GenerateDataKey*", "kms:ReEncrypt*"], "Resource": "*",
                    "Condition": {"StringNotEqualsIgnoreCase": {"kms:RecipientAttestation:PCR0": "{{{pcr0}}}"} } }
                 ]}
                 """;
